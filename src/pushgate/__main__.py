@@ -1,0 +1,3 @@
+from pushgate.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Realms, users and relying-party API keys."""

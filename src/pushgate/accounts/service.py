@@ -1,0 +1,83 @@
+"""Use cases for realms, users and relying-party API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+
+from pushgate.accounts.model import (
+    ApiKey,
+    Realm,
+    User,
+    check_username,
+    hash_api_key,
+    new_api_key,
+    normalize_realm,
+)
+from pushgate.clock import Clock
+from pushgate.errors import Conflict, NotFound, Unauthorized
+from pushgate.store.ports import Store, Transaction
+
+_MAX_API_KEY_CHARS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    id: str
+    realm: str
+    key: str  # shown once, never stored
+
+
+async def require_realm(tx: Transaction, name: str) -> str:
+    realm = normalize_realm(name)
+    if await tx.get_realm(realm) is None:
+        raise NotFound(f"realm {realm} does not exist")
+    return realm
+
+
+class AccountService:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._hasher = PasswordHasher()
+
+    async def create_realm(self, name: str) -> Realm:
+        realm = Realm(normalize_realm(name), self._clock.now_ms())
+        async with self._store.transaction() as tx:
+            if not await tx.add_realm(realm):
+                raise Conflict(f"realm {realm.name} already exists")
+            await tx.audit(realm.name, "realm.created", realm.name, {}, realm.created_ms)
+        return realm
+
+    async def create_user(self, realm_name: str, username: str, password: str | None) -> User:
+        password_hash = self._hasher.hash(password) if password is not None else None
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            realm = await require_realm(tx, realm_name)
+            user = User(str(uuid.uuid4()), realm, check_username(username), password_hash, now)
+            if not await tx.add_user(user):
+                raise Conflict(f"user {username!r} already exists in realm {realm}")
+            await tx.audit(realm, "user.created", user.id, {"username": username}, now)
+        return user
+
+    async def create_api_key(self, realm_name: str) -> IssuedApiKey:
+        key = new_api_key()
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            realm = await require_realm(tx, realm_name)
+            record = ApiKey(str(uuid.uuid4()), realm, hash_api_key(key), now)
+            await tx.add_api_key(record)
+            await tx.audit(realm, "apikey.created", record.id, {}, now)
+        return IssuedApiKey(record.id, realm, key)
+
+    async def realm_for_api_key(self, key: str | None) -> str:
+        """The realm a relying party's key belongs to; Unauthorized for anything else."""
+        if not key or len(key) > _MAX_API_KEY_CHARS:
+            raise Unauthorized("a valid X-API-Key header is required")
+        async with self._store.transaction() as tx:
+            record = await tx.find_api_key(hash_api_key(key))
+        if record is None or record.revoked_ms is not None:
+            raise Unauthorized("a valid X-API-Key header is required", reason="unknown api key")
+        return record.realm

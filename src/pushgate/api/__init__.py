@@ -1,0 +1,1 @@
+"""The HTTP faces (FastAPI lives only in this package)."""

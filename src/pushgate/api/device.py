@@ -1,0 +1,66 @@
+"""The device face: `POST /json[/realms/root][/realms/{realm} | /{realm}]/push/sns/message`
+with `_action=register|authenticate|refresh|pending` (seeds 000/001, spec §3.4, §4).
+
+Success is exactly `200 {}` (legacy Android accepts nothing else); every refusal is a CREST 400.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from pushgate.accounts.model import normalize_realm
+from pushgate.api.rp_sessions import services
+from pushgate.errors import BadDeviceMessage, InvalidRequest
+from pushgate.protocol import device_messages as dm
+from pushgate.protocol.encoding import strict_json_object
+from pushgate.protocol.message_ids import MessageKind
+
+router = APIRouter(include_in_schema=False)
+_EMPTY = b"{}"
+
+
+def _realm(name: str | None) -> str:
+    try:
+        return normalize_realm(name or "/")
+    except InvalidRequest as exc:
+        raise BadDeviceMessage(dm.REFUSED, reason=exc.message) from exc
+
+
+async def _handle(request: Request, realm_name: str | None) -> Response:
+    realm = _realm(realm_name)
+    action = request.query_params.get("_action")
+    try:
+        body = strict_json_object(await request.body())
+    except ValueError as exc:
+        raise BadDeviceMessage(dm.MALFORMED, reason=f"body: {exc}") from exc
+    svc = services(request)
+    if action in ("register", "authenticate"):
+        message = dm.parse_message_request(body)
+        # As in AM, the message id's prefix decides the handler, not `_action` (spec §4.2).
+        if message.message_id.kind is MessageKind.REGISTER:
+            await svc.devices.register(realm, message)
+        else:
+            await svc.sessions.answer(realm, message)
+    elif action == "refresh":
+        await svc.devices.refresh(realm, dm.parse_refresh_request(body))
+    elif action == "pending":
+        pushes = await svc.devices.pending(realm, dm.parse_poll_request(body))
+        return JSONResponse(
+            {"notifications": [{"messageId": p.message_id, "message": p.jwt} for p in pushes]}
+        )
+    else:
+        raise BadDeviceMessage("Unknown action", reason=f"_action={action!r}")
+    return Response(_EMPTY, 200, media_type="application/json")
+
+
+@router.post("/json/push/sns/message")
+@router.post("/json/realms/root/push/sns/message")
+async def root_realm_message(request: Request) -> Response:
+    return await _handle(request, None)
+
+
+@router.post("/json/realms/root/realms/{realm}/push/sns/message")
+@router.post("/json/{realm}/push/sns/message")
+async def sub_realm_message(request: Request, realm: str) -> Response:
+    return await _handle(request, realm)

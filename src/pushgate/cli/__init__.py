@@ -1,0 +1,1 @@
+"""The `pushgate` command line (click lives only in this package)."""

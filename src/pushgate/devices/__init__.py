@@ -1,0 +1,1 @@
+"""Registered authenticators and their registration."""

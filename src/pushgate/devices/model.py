@@ -1,0 +1,46 @@
+"""Devices (AM's push device profile and mechanism) and pending registrations. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DeviceStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str  # the `pid` of the QR code
+    realm: str
+    user_id: str
+    mechanism_uid: str
+    secret: bytes
+    push_token: str
+    device_type: str
+    communication_type: str
+    name: str
+    status: DeviceStatus
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRegistration:
+    message_id: str
+    realm: str
+    user_id: str
+    device_id: str
+    secret: bytes
+    challenge: bytes
+    created_ms: int
+    expires_ms: int
+    completed_ms: int | None = None
+
+
+def redact_token(token: str) -> str:
+    """Enough of a push token to tell two apart in a log, never the whole of it."""
+    return token[:6] + "…" if len(token) > 6 else "…"

@@ -1,0 +1,166 @@
+"""Device use cases: registration by QR code, refresh of the push token, polling (seed 000).
+
+Every refusal is a BadDeviceMessage: the device face renders them all as the same CREST 400,
+while the specific reason goes to the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from pushgate.accounts.service import require_realm
+from pushgate.clock import Clock
+from pushgate.devices.enrollment import QrSettings, new_registration, registration_uri
+from pushgate.devices.model import Device, DeviceStatus, PendingRegistration, redact_token
+from pushgate.errors import BadDeviceMessage, NotFound
+from pushgate.protocol import device_messages as dm
+from pushgate.protocol.push_payload import push_jwt
+from pushgate.sessions.pushes import push_claims
+from pushgate.store.ports import Store
+
+log = logging.getLogger("pushgate.devices")
+MAX_PENDING = 50
+DEFAULT_DEVICE_NAME = "Push Device"  # what AM names every push device profile
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRegistration:
+    registration: PendingRegistration
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPush:
+    message_id: str
+    jwt: str
+
+
+class DeviceService:
+    def __init__(
+        self, store: Store, clock: Clock, qr: QrSettings, registration_ttl: int, skew: int
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._qr = qr
+        self._registration_ttl = registration_ttl
+        self._skew = skew
+
+    async def start_registration(self, realm_name: str, username: str) -> StartedRegistration:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            realm = await require_realm(tx, realm_name)
+            user = await tx.get_user(realm, username)
+            if user is None:
+                raise NotFound(f"user {username!r} does not exist in realm {realm}")
+            registration = new_registration(user, now, self._registration_ttl)
+            await tx.add_registration(registration)
+            await tx.audit(
+                realm, "registration.started", registration.message_id, {"user": user.id}, now
+            )
+        return StartedRegistration(registration, registration_uri(registration, user, self._qr))
+
+    async def register(self, realm: str, request: dm.MessageRequest) -> Device:
+        now = self._clock.now_ms()
+        message_id = str(request.message_id)
+        async with self._store.transaction() as tx:
+            registration = await tx.get_registration(realm, message_id)
+            if registration is None:
+                raise BadDeviceMessage(dm.REFUSED, reason="unknown registration message")
+            verified = dm.verify_registration(
+                request.jwt, registration.secret, registration.challenge
+            )
+            if not await tx.complete_registration(message_id, now):
+                raise BadDeviceMessage(dm.REFUSED, reason="registration used or expired")
+            details = verified.device
+            device = Device(
+                id=registration.device_id,
+                realm=realm,
+                user_id=registration.user_id,
+                mechanism_uid=verified.mechanism_uid,
+                secret=registration.secret,
+                push_token=details.device_id,
+                device_type=details.device_type,
+                communication_type=details.communication_type,
+                name=details.device_name or DEFAULT_DEVICE_NAME,
+                status=DeviceStatus.ACTIVE,
+                created_ms=now,
+                updated_ms=now,
+            )
+            if not await tx.add_device(device):
+                raise BadDeviceMessage(dm.REFUSED, reason="mechanismUid already registered")
+            await tx.audit(
+                realm,
+                "device.registered",
+                device.id,
+                {"user": device.user_id, "mechanismUid": device.mechanism_uid},
+                now,
+            )
+        log.info(
+            "device registered",
+            extra={
+                "fields": {
+                    "realm": realm,
+                    "device": device.id,
+                    "communicationType": device.communication_type,
+                    "token": redact_token(device.push_token),
+                }
+            },
+        )
+        return device
+
+    async def refresh(self, realm: str, request: dm.RefreshRequest) -> None:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            found = await tx.get_device(realm, request.mechanism_uid)
+            if found is None or found[1].username != request.username:
+                raise BadDeviceMessage(dm.REFUSED, reason="no such device for this user")
+            device = found[0]
+            if device.status is not DeviceStatus.ACTIVE:
+                raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
+            details = dm.verify_refresh(request.jwt, device.secret, request.mechanism_uid)
+            # A refresh has no challenge, so the JWT itself is made single-use.
+            digest = hashlib.sha256(request.jwt.encode()).hexdigest()
+            if not await tx.consume_message(digest, realm, now):
+                raise BadDeviceMessage(dm.REFUSED, reason="refresh replayed")
+            await tx.update_device(device.id, details, now)
+            await tx.audit(
+                realm,
+                "device.refreshed",
+                device.id,
+                {"communicationType": details.communication_type},
+                now,
+            )
+        log.info(
+            "device refreshed",
+            extra={
+                "fields": {
+                    "realm": realm,
+                    "device": device.id,
+                    "token": redact_token(details.device_id),
+                }
+            },
+        )
+
+    async def pending(self, realm: str, request: dm.PollRequest) -> list[PendingPush]:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            found = await tx.get_device(realm, request.mechanism_uid)
+            if found is None:
+                raise BadDeviceMessage(dm.REFUSED, reason="unknown mechanismUid")
+            device, user = found
+            if device.status is not DeviceStatus.ACTIVE:
+                raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
+            dm.verify_poll(request.jwt, device.secret, device.mechanism_uid, now, self._skew)
+            rows = await tx.pending_notifications(device.id, now, MAX_PENDING)
+        return [
+            PendingPush(
+                notification.message_id,
+                push_jwt(
+                    push_claims(notification, session, device, user, self._qr.lb_cookie),
+                    device.secret,
+                ),
+            )
+            for notification, session in rows
+        ]

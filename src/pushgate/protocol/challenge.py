@@ -1,0 +1,43 @@
+"""Secrets, challenges, challenge responses and number matching (spec §2, §6.2)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from pushgate.protocol.encoding import b64std
+
+SECRET_BYTES = 32  # the Android SDK refuses HS256 keys under 256 bits
+CHALLENGE_BYTES = 32
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(SECRET_BYTES)
+
+
+def new_challenge() -> bytes:
+    return secrets.token_bytes(CHALLENGE_BYTES)
+
+
+def challenge_response(secret: bytes, challenge: bytes) -> str:
+    """base64std(HMAC-SHA256(secret, challenge)): the device's `response` claim."""
+    return b64std(hmac.new(secret, challenge, hashlib.sha256).digest())
+
+
+def response_matches(secret: bytes, challenge: bytes, response: object) -> bool:
+    """AM compares the claim as a string with its own std-padded Base64, in constant time."""
+    if not isinstance(response, str):
+        return False
+    expected = challenge_response(secret, challenge).encode("ascii")
+    return hmac.compare_digest(expected, response.encode("utf-8", "surrogatepass"))
+
+
+def number_challenge() -> tuple[tuple[int, int, int], int]:
+    """Three distinct numbers in [10, 99], ascending, and the one the user must pick.
+
+    Drawn from the OS CSPRNG per request (PingAM uses a shared java.util.Random).
+    """
+    rng = secrets.SystemRandom()
+    a, b, c = sorted(rng.sample(range(10, 100), 3))
+    return (a, b, c), rng.choice((a, b, c))

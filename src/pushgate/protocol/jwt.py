@@ -1,0 +1,61 @@
+"""HS256 compact JWS for device messages and push payloads (spec §2, §5.1; security.md §2).
+
+Signing emits the exact header `{"typ":"JWT","alg":"HS256"}` (legacy iOS re-pads the header
+with standard Base64, so its length and alphabet matter). Verification pins HS256 no matter
+what the token says, refuses `crit`, duplicate member names and non-canonical Base64, and
+returns the verified claims or raises InvalidJwt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jwt as pyjwt
+
+from pushgate.protocol.encoding import b64url_decode, compact_json, strict_json_object
+
+MAX_JWT_CHARS = 8192
+HEADER = {"typ": "JWT", "alg": "HS256"}
+_JWS = pyjwt.PyJWS(algorithms=["HS256"])
+
+
+class InvalidJwt(ValueError):
+    """The token is not an HS256 JWS signed with the key; the text says why (logs only)."""
+
+
+def sign(claims: Mapping[str, object], secret: bytes) -> str:
+    payload = compact_json(dict(claims)).encode("utf-8")
+    return _JWS.encode(payload, secret, algorithm="HS256", headers=dict(HEADER), sort_headers=False)
+
+
+def verify(token: object, secret: bytes) -> dict[str, Any]:
+    if not isinstance(token, str) or not token:
+        raise InvalidJwt("jwt is not a non-empty string")
+    if len(token) > MAX_JWT_CHARS:
+        raise InvalidJwt("jwt too long")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidJwt("jwt is not three segments")
+    try:
+        header = strict_json_object(b64url_decode(parts[0]))
+        payload = b64url_decode(parts[1])
+        b64url_decode(parts[2])
+    except ValueError as exc:
+        raise InvalidJwt(f"malformed jwt: {exc}") from exc
+    if header.get("alg") != "HS256":
+        raise InvalidJwt(f"alg {header.get('alg')!r} is not HS256")
+    if "crit" in header:
+        raise InvalidJwt("crit header present")
+    typ = header.get("typ", "JWT")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
+        raise InvalidJwt(f"typ {typ!r} is not JWT")
+    try:
+        # PyJWT checks the MAC in constant time, with HS256 as the only allowed algorithm.
+        _JWS.decode_complete(token, secret, algorithms=["HS256"])
+    except pyjwt.InvalidTokenError as exc:
+        raise InvalidJwt(f"signature: {exc}") from exc
+    try:
+        return strict_json_object(payload)
+    except ValueError as exc:
+        raise InvalidJwt(f"claims: {exc}") from exc

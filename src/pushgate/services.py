@@ -1,0 +1,22 @@
+"""The bundle of services the faces call; built by `wiring`, read by `api` and `cli`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pushgate.accounts.service import AccountService
+from pushgate.clock import Clock
+from pushgate.devices.service import DeviceService
+from pushgate.sessions.service import SessionService
+from pushgate.settings import Settings
+from pushgate.store.ports import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    accounts: AccountService
+    devices: DeviceService
+    sessions: SessionService

@@ -1,0 +1,1 @@
+"""Push sessions: the one concept every face of pushgate is built on (DESIGN.md)."""

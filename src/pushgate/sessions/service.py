@@ -1,0 +1,223 @@
+"""Push-session use cases: create (fan-out), read, cancel, answer, expire (seed 003, DESIGN.md).
+
+Each use case is one transaction. Terminal transitions go through the machine table and then
+the store's compare-and-set, so of approve / deny / cancel / expire exactly one commits; a loser
+raises before anything of its own is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from dataclasses import dataclass
+
+from pushgate.clock import Clock
+from pushgate.devices.model import DeviceStatus
+from pushgate.errors import BadDeviceMessage, Conflict, InvalidRequest, NotFound
+from pushgate.protocol import device_messages as dm
+from pushgate.protocol.challenge import new_challenge, number_challenge
+from pushgate.protocol.encoding import compact_json
+from pushgate.protocol.message_ids import MessageKind, new_message_id
+from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
+from pushgate.sessions.machine import Event, next_status
+from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
+from pushgate.store.ports import Store, Transaction
+
+log = logging.getLogger("pushgate.sessions")
+EXPIRE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    username: str
+    content: Content
+    ttl_seconds: int | None = None  # None or 0: the default lifetime
+    push_type: PushType = PushType.DEFAULT
+
+
+class SessionService:
+    def __init__(
+        self, store: Store, clock: Clock, *, default_ttl_seconds: int, max_ttl_seconds: int
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._default_ttl = default_ttl_seconds
+        self._max_ttl = max_ttl_seconds
+
+    def _lifetime_ms(self, ttl_seconds: int | None) -> int:
+        ttl = ttl_seconds or self._default_ttl
+        if ttl < 0 or ttl > self._max_ttl:
+            raise InvalidRequest(f"secondsToExpire must be between 0 and {self._max_ttl}")
+        return ttl * 1000
+
+    async def create(self, realm: str, request: NewSession) -> PushSession:
+        if len(compact_json(request.content.custom_payload()).encode()) > MAX_CUSTOM_PAYLOAD_BYTES:
+            raise InvalidRequest(
+                f"the notification exceeds the maximum of {MAX_CUSTOM_PAYLOAD_BYTES} bytes"
+            )
+        now = self._clock.now_ms()
+        expires = now + self._lifetime_ms(request.ttl_seconds)
+        session_id = str(uuid.uuid4())
+        async with self._store.transaction() as tx:
+            user = await tx.get_user(realm, request.username)
+            devices = await tx.active_devices(user.id) if user else []
+            notifications = [
+                self._notification(session_id, device.id, request.push_type, now)
+                for device in devices
+            ]
+            # An unknown user and a user without devices look the same to the caller
+            # (no user enumeration, ASVS 6.3.8): a session that failed at once.
+            session = PushSession(
+                id=session_id,
+                realm=realm,
+                username=request.username,
+                user_id=user.id if user else None,
+                status=SessionStatus.PENDING if notifications else SessionStatus.FAILED,
+                content=request.content,
+                push_type=request.push_type,
+                notification_count=len(notifications),
+                detail=None,
+                created_ms=now,
+                expires_ms=expires,
+                updated_ms=now,
+            )
+            await tx.add_session(session, notifications)
+            await tx.audit(
+                realm,
+                "session.created",
+                session.id,
+                {"status": session.status.wire, "notifications": len(notifications)},
+                now,
+            )
+        log.info(
+            "session created",
+            extra={
+                "fields": {
+                    "realm": realm,
+                    "session": session.id,
+                    "status": session.status.wire,
+                    "notificationCount": session.notification_count,
+                }
+            },
+        )
+        return session
+
+    @staticmethod
+    def _notification(
+        session_id: str, device_id: str, push_type: PushType, now_ms: int
+    ) -> Notification:
+        numbers: tuple[int, ...] | None = None
+        answer: int | None = None
+        if push_type is PushType.CHALLENGE:
+            numbers, answer = number_challenge()
+        return Notification(
+            message_id=new_message_id(MessageKind.AUTHENTICATE, now_ms),
+            session_id=session_id,
+            device_id=device_id,
+            challenge=new_challenge(),
+            numbers=numbers,
+            answer=answer,
+            created_ms=now_ms,
+        )
+
+    async def _settle_expiry(self, tx: Transaction, session: PushSession, now: int) -> PushSession:
+        """Write down an expiry the sweeper has not reached yet, so reads never go back."""
+        if session.status is SessionStatus.PENDING and session.status_at(now).terminal:
+            if await tx.finish_session(
+                session.id, SessionStatus.EXPIRED, None, now, before_deadline=False
+            ):
+                await tx.audit(session.realm, "session.expired", session.id, {}, now)
+                return dataclasses.replace(session, status=SessionStatus.EXPIRED, updated_ms=now)
+            reread = await tx.get_session(session.realm, session.id)
+            assert reread is not None  # sessions are never deleted
+            return reread
+        return session
+
+    async def get(self, realm: str, session_id: str) -> PushSession:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            session = await tx.get_session(realm, session_id)
+            if session is None:
+                raise NotFound("no such session")
+            return await self._settle_expiry(tx, session, now)
+
+    async def cancel(self, realm: str, session_id: str) -> PushSession:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            session = await tx.get_session(realm, session_id)
+            if session is None:
+                raise NotFound("no such session")
+            status = next_status(session.status_at(now), Event.CANCEL)
+            if not await tx.finish_session(session.id, status, None, now, before_deadline=True):
+                raise Conflict("session is no longer sent", reason="cancel lost the race")
+            await tx.audit(realm, "session.canceled", session.id, {}, now)
+        log.info("session canceled", extra={"fields": {"realm": realm, "session": session_id}})
+        return dataclasses.replace(session, status=status, updated_ms=now)
+
+    async def answer(self, realm: str, request: dm.MessageRequest) -> PushSession:
+        """A device's approve or deny (`_action=authenticate`, seed 000)."""
+        now = self._clock.now_ms()
+        message_id = str(request.message_id)
+        async with self._store.transaction() as tx:
+            found = await tx.get_open_notification(realm, message_id)
+            if found is None:
+                raise BadDeviceMessage(dm.REFUSED, reason="unknown authentication message")
+            notification, device, session = found.notification, found.device, found.session
+            if device.status is not DeviceStatus.ACTIVE:
+                raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
+            answer = dm.verify_authentication(request.jwt, device.secret, notification.challenge)
+            if notification.answered_ms is not None:
+                raise BadDeviceMessage(dm.REFUSED, reason="message already answered")
+            if (
+                session.push_type is PushType.CHALLENGE
+                and answer.approved
+                and answer.number != notification.answer
+            ):
+                # AM 8.1: a wrong number is refused and the notification stays open.
+                raise BadDeviceMessage(dm.REFUSED, reason="wrong number picked")
+            event = Event.APPROVE if answer.approved else Event.DENY
+            try:
+                status = next_status(session.status_at(now), event)
+            except Conflict as exc:
+                raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
+            if not await tx.answer_notification(message_id, now):
+                raise BadDeviceMessage(dm.REFUSED, reason="message answered concurrently")
+            if not await tx.finish_session(
+                session.id, status, answer.detail, now, before_deadline=True
+            ):
+                raise BadDeviceMessage(dm.REFUSED, reason="session finished concurrently")
+            await tx.audit(
+                realm,
+                "session.answered",
+                session.id,
+                {"status": status.wire, "device": device.id},
+                now,
+            )
+        log.info(
+            "session answered",
+            extra={
+                "fields": {
+                    "realm": realm,
+                    "session": session.id,
+                    "status": status.wire,
+                    "device": device.id,
+                }
+            },
+        )
+        return dataclasses.replace(
+            session,
+            status=status,
+            detail=answer.detail if answer.detail is not None else session.detail,
+            updated_ms=now,
+        )
+
+    async def expire_due(self, limit: int = EXPIRE_BATCH) -> int:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            expired = await tx.expire_due(now, limit)
+            for session_id, realm in expired:
+                await tx.audit(realm, "session.expired", session_id, {}, now)
+        if expired:
+            log.info("sessions expired", extra={"fields": {"count": len(expired)}})
+        return len(expired)

@@ -1,0 +1,1 @@
+"""Persistence: the store port and its one SQL adapter (SQLite and PostgreSQL)."""

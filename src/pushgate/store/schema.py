@@ -1,0 +1,145 @@
+"""The tables, as SQLAlchemy Core metadata shared by both dialects (DESIGN.md "storage").
+
+Times are epoch milliseconds in BIGINT columns: one representation on SQLite and PostgreSQL,
+and the same number the protocol puts into message ids and the `i` claim.
+The migrations in `migrations/versions/` create exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+_AUDIT_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+realms = Table(
+    "realms",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("username", String(256), nullable=False),
+    Column("password_hash", Text),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("realm", "username", name="uq_users_realm_username"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("device_id", String(36), nullable=False),
+    Column("secret", LargeBinary, nullable=False),
+    Column("challenge", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("completed_ms", BigInteger),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("mechanism_uid", String(128), nullable=False),
+    Column("secret", LargeBinary, nullable=False),
+    Column("push_token", Text, nullable=False),
+    Column("device_type", String(64), nullable=False),
+    Column("communication_type", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("realm", "mechanism_uid", name="uq_devices_realm_mechanism"),
+    Index("ix_devices_user", "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("username", String(256), nullable=False),
+    Column("user_id", String(36)),
+    Column("status", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("subtitle", Text),
+    Column("body", Text),
+    Column("payload", Text),
+    Column("push_type", String(16), nullable=False),
+    Column("notification_count", Integer, nullable=False),
+    Column("detail", Text),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_sessions_pending_expiry", "status", "expires_ms"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("session_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("device_id", String(36), ForeignKey("devices.id"), nullable=False),
+    Column("challenge", LargeBinary, nullable=False),
+    Column("numbers", String(32)),
+    Column("answer", Integer),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("answered_ms", BigInteger),
+    Index("ix_notifications_device_open", "device_id", "answered_ms"),
+    Index("ix_notifications_session", "session_id"),
+)
+
+# Hashes of refresh JWTs already applied: refresh carries no challenge, so this is what makes
+# a captured refresh single-use (security.md §8.3).
+consumed_messages = Table(
+    "consumed_messages",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("realm", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", _AUDIT_ID, primary_key=True, autoincrement=True),
+    Column("realm", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_audit_subject", "subject"),
+)

@@ -1,0 +1,58 @@
+"""The composition root: Settings → store → services → app. The only module that names the
+concrete adapters."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from pushgate.accounts.service import AccountService
+from pushgate.api.app import create_app
+from pushgate.clock import Clock, SystemClock
+from pushgate.devices.enrollment import QrSettings
+from pushgate.devices.service import DeviceService
+from pushgate.logs import configure_logging
+from pushgate.services import Services
+from pushgate.sessions.service import SessionService
+from pushgate.settings import Settings, load_settings
+from pushgate.store import migrate
+from pushgate.store.sql import SqlStore
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    store = SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
+    return Services(
+        settings=settings,
+        clock=clock,
+        store=store,
+        accounts=AccountService(store, clock),
+        devices=DeviceService(
+            store,
+            clock,
+            qr,
+            registration_ttl=settings.registration_ttl_seconds,
+            skew=settings.device_clock_skew_seconds,
+        ),
+        sessions=SessionService(
+            store,
+            clock,
+            default_ttl_seconds=settings.default_session_ttl_seconds,
+            max_ttl_seconds=settings.max_session_ttl_seconds,
+        ),
+    )
+
+
+async def migrate_database(settings: Settings) -> None:
+    store = SqlStore.from_url(settings.database_url, pool_size=1)
+    try:
+        await migrate.upgrade(store.engine)
+    finally:
+        await store.aclose()
+
+
+def app_from_environment() -> FastAPI:
+    """The uvicorn factory used by `pushgate serve` (one per worker process)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(build_services(settings))

@@ -1,0 +1,24 @@
+"""Test helpers that are not fixtures: a clock the tests move, and a few constants."""
+
+from __future__ import annotations
+
+import os
+
+
+class FakeClock:
+    """A clock that only moves when a test says so (STYLE.md §4)."""
+
+    def __init__(self, start_ms: int = 1_790_000_000_000) -> None:
+        self.ms = start_ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def advance(self, seconds: float) -> None:
+        self.ms += int(seconds * 1000)
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PUSHGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
