@@ -13,14 +13,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import delete, insert
 
 from pushgate.api.app import create_app
 from pushgate.services import Services
 from pushgate.settings import Settings
-from pushgate.store import schema
 from pushgate.wiring import build_services, migrate_database
-from tests.support import IN_CI, POSTGRES_ADMIN_URL, FakeClock
+from tests.support import IN_CI, POSTGRES_ADMIN_URL, FakeClock, empty_database
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -81,18 +79,10 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, public_url="http://testserver")
 
 
-async def _empty(services: Services) -> None:
-    engine = services.store.engine  # type: ignore[attr-defined]
-    async with engine.begin() as conn:
-        for table in reversed(schema.metadata.sorted_tables):
-            await conn.execute(delete(table))
-        await conn.execute(insert(schema.realms).values(name="/", created_ms=0))
-
-
 @pytest.fixture
 async def services(settings: Settings, clock: FakeClock) -> AsyncIterator[Services]:
     built = build_services(settings, clock)
-    await _empty(built)
+    await empty_database(built)
     try:
         yield built
     finally:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+from sqlalchemy import delete, insert
+
+from pushgate.services import Services
+from pushgate.store import schema
+
 
 class FakeClock:
     """A clock that only moves when a test says so (STYLE.md §4)."""
@@ -22,3 +27,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_URL = os.environ.get(
     "PUSHGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+async def empty_database(services: Services) -> None:
+    """Delete every row, then put back the root realm the first migration creates."""
+    engine = services.store.engine  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            await conn.execute(delete(table))
+        await conn.execute(insert(schema.realms).values(name="/", created_ms=0))

@@ -1,4 +1,4 @@
-"""The relying-party API: `POST/GET/PATCH /v1/push/sessions` with UnifyID's field names (seed 003)."""
+"""The relying-party API `/v1/push/sessions` with UnifyID's field names (seed 003)."""
 
 from __future__ import annotations
 

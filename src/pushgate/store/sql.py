@@ -44,10 +44,12 @@ def async_url(url: str) -> str:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, pool_size=1, max_overflow=0)
+        engine = create_async_engine(full, pool_size=1, max_overflow=0, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(full, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(
+        full, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
