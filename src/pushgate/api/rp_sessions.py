@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +101,7 @@ async def realm_of_key(request: Request, key: Annotated[str | None, Security(_ap
 
 
 Realm = Annotated[str, Depends(realm_of_key)]
+SessionId = Annotated[str, Path(description="The PushAuth session id")]
 
 
 def _session_id(raw: str) -> str:
@@ -114,6 +115,7 @@ def _session_id(raw: str) -> str:
     "",
     status_code=201,
     response_model=PushAuthenticationSession,
+    response_description="The new session; `status` is `sent`, or `error` if nothing was sent",
     responses=_errors(400, 401, 413, 500, 503),
     summary="Create a PushAuth session and notify every device of the user",
 )
@@ -133,10 +135,11 @@ async def create_session(request: Request, body: SessionCreate, realm: Realm) ->
 @router.get(
     "/{id}",
     response_model=PushAuthenticationSession,
+    response_description="The session",
     responses=_errors(400, 401, 404, 500, 503),
     summary="Read a PushAuth session",
 )
-async def get_session(request: Request, id: str, realm: Realm) -> JSONResponse:
+async def get_session(request: Request, id: SessionId, realm: Realm) -> JSONResponse:
     svc = services(request)
     session = await svc.sessions.get(realm, _session_id(id))
     return JSONResponse(session_json(session, svc.clock.now_ms()))
@@ -145,11 +148,12 @@ async def get_session(request: Request, id: str, realm: Realm) -> JSONResponse:
 @router.patch(
     "/{id}",
     response_model=PushAuthenticationSession,
+    response_description="The canceled session",
     responses=_errors(400, 401, 404, 409, 413, 500, 503),
     summary="Cancel a PushAuth session (the only update supported)",
 )
 async def update_session(
-    request: Request, id: str, body: SessionUpdate, realm: Realm
+    request: Request, id: SessionId, body: SessionUpdate, realm: Realm
 ) -> JSONResponse:
     svc = services(request)
     session = await svc.sessions.cancel(realm, _session_id(id))
