@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pushgate.accounts.service import AccountService
 from pushgate.clock import Clock
 from pushgate.devices.service import DeviceService
+from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
 from pushgate.settings import Settings
 from pushgate.store.ports import Store
@@ -20,3 +21,4 @@ class Services:
     accounts: AccountService
     devices: DeviceService
     sessions: SessionService
+    events: SessionEvents

@@ -34,6 +34,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     device_clock_skew_seconds: int = 60
     expiry_sweep_seconds: float = 1.0
+    wait_recheck_seconds: float = 0.5
+    max_wait_seconds: int = 60
     db_pool_size: int = 10
     log_level: str = "INFO"
     log_format: str = "auto"  # auto | json | text
@@ -101,6 +103,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"PUSHGATE_PUBLIC_URL must be an http(s) URL, got {settings.public_url!r}"
         )
+    if settings.expiry_sweep_seconds <= 0 or settings.wait_recheck_seconds <= 0:
+        raise ConfigError("PUSHGATE_EXPIRY_SWEEP_SECONDS and _WAIT_RECHECK_SECONDS must be > 0")
     if settings.log_format not in ("auto", "json", "text"):
         raise ConfigError("PUSHGATE_LOG_FORMAT must be auto, json or text")
     for name in (
@@ -110,6 +114,7 @@ def _validate(settings: Settings) -> None:
         "max_body_bytes",
         "device_clock_skew_seconds",
         "db_pool_size",
+        "max_wait_seconds",
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"PUSHGATE_{name.upper()} must be positive")

@@ -12,6 +12,7 @@ from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
 from pushgate.logs import configure_logging
 from pushgate.services import Services
+from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
 from pushgate.settings import Settings, load_settings
 from pushgate.store import migrate
@@ -22,6 +23,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     store = SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
     qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
+    events = SessionEvents()
     return Services(
         settings=settings,
         clock=clock,
@@ -37,9 +39,12 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         sessions=SessionService(
             store,
             clock,
+            events,
             default_ttl_seconds=settings.default_session_ttl_seconds,
             max_ttl_seconds=settings.max_session_ttl_seconds,
+            wait_recheck_seconds=settings.wait_recheck_seconds,
         ),
+        events=events,
     )
 
 

@@ -180,6 +180,23 @@ async def test_approve(live: LiveServer, rp: httpx.AsyncClient) -> None:
     _assert_logs_keep_secrets(live)
 
 
+async def test_relying_party_waits_for_the_answer(live: LiveServer, rp: httpx.AsyncClient) -> None:
+    phone = await _registered_phone(live, "erin")
+    async with phone:
+        session = await _create(rp, "erin")
+        notification = await _one_notification(live, phone)
+        answers: list[httpx.Response] = []
+
+        async def wait() -> None:
+            answers.append(await rp.get(f"/v1/push/sessions/{session['id']}?wait=30"))
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(wait())
+            await asyncio.sleep(0.2)  # let the wait reach the server before the answer
+            await phone.approve(notification)
+        assert [a.json()["status"] for a in answers] == ["accepted"]
+
+
 async def test_deny_with_two_phones(live: LiveServer, rp: httpx.AsyncClient) -> None:
     first = await _registered_phone(live, "bob")
     second = await _registered_phone(live, "bob")

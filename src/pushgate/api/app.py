@@ -38,6 +38,7 @@ def create_app(services: Services, *, close_store: bool = True) -> FastAPI:
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_sweep_expired, services)
+                tasks.start_soon(services.store.watch_finished, services.events.publish)
                 yield
                 tasks.cancel_scope.cancel()
         finally:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from pushgate.sessions.service import NewSession
 
 DEFAULT_TITLE = "Sign-in request"
 MAX_SECONDS_TO_EXPIRE = 30 * 86_400
+MAX_WAIT_SECONDS = 60
 
 router = APIRouter(prefix="/v1/push/sessions", tags=["PushAuth sessions"])
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Server API key")
@@ -137,11 +138,29 @@ async def create_session(request: Request, body: SessionCreate, realm: Realm) ->
     response_model=PushAuthenticationSession,
     response_description="The session",
     responses=_errors(400, 401, 404, 500, 503),
-    summary="Read a PushAuth session",
+    summary="Read a PushAuth session, optionally waiting for its answer",
 )
-async def get_session(request: Request, id: SessionId, realm: Realm) -> JSONResponse:
+async def get_session(
+    request: Request,
+    id: SessionId,
+    realm: Realm,
+    wait: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to hold the request until the status leaves `sent` "
+            "(answers at once when it does; 0 or absent: no waiting)",
+        ),
+    ] = None,
+) -> JSONResponse:
     svc = services(request)
-    session = await svc.sessions.get(realm, _session_id(id))
+    session_id = _session_id(id)
+    if wait:
+        limit = min(wait, svc.settings.max_wait_seconds)
+        session = await svc.sessions.wait(realm, session_id, limit)
+    else:
+        session = await svc.sessions.get(realm, session_id)
     return JSONResponse(session_json(session, svc.clock.now_ms()))
 
 

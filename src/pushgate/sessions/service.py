@@ -12,6 +12,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import anyio
+
 from pushgate.clock import Clock
 from pushgate.devices.model import DeviceStatus
 from pushgate.errors import BadDeviceMessage, Conflict, InvalidRequest, NotFound
@@ -20,6 +22,7 @@ from pushgate.protocol.challenge import new_challenge, number_challenge
 from pushgate.protocol.encoding import compact_json
 from pushgate.protocol.message_ids import MessageKind, new_message_id
 from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
+from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.machine import Event, next_status
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
 from pushgate.store.ports import Store, Transaction
@@ -38,12 +41,21 @@ class NewSession:
 
 class SessionService:
     def __init__(
-        self, store: Store, clock: Clock, *, default_ttl_seconds: int, max_ttl_seconds: int
+        self,
+        store: Store,
+        clock: Clock,
+        events: SessionEvents,
+        *,
+        default_ttl_seconds: int,
+        max_ttl_seconds: int,
+        wait_recheck_seconds: float,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._events = events
         self._default_ttl = default_ttl_seconds
         self._max_ttl = max_ttl_seconds
+        self._recheck = wait_recheck_seconds
 
     def _lifetime_ms(self, ttl_seconds: int | None) -> int:
         ttl = ttl_seconds or self._default_ttl
@@ -137,10 +149,31 @@ class SessionService:
     async def get(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
-            session = await tx.get_session(realm, session_id)
-            if session is None:
+            found = await tx.get_session(realm, session_id)
+            if found is None:
                 raise NotFound("no such session")
-            return await self._settle_expiry(tx, session, now)
+            session = await self._settle_expiry(tx, found, now)
+        if session.status is not found.status:
+            self._events.publish(session.id)
+        return session
+
+    async def wait(self, realm: str, session_id: str, timeout_seconds: float) -> PushSession:
+        """The session as soon as it leaves `sent`, or as it is after `timeout_seconds`.
+
+        Woken by this process's transitions and, on PostgreSQL, by other processes' through
+        LISTEN/NOTIFY; a re-read every `wait_recheck_seconds` covers what no one announces
+        (SQLite with several processes, a listener reconnecting).
+        """
+        with anyio.move_on_after(timeout_seconds):
+            while True:
+                async with self._events.subscribe(session_id) as finished:
+                    session = await self.get(realm, session_id)
+                    if session.status.terminal:
+                        return session
+                    left = (session.expires_ms - self._clock.now_ms()) / 1000
+                    with anyio.move_on_after(max(0.0, min(self._recheck, left))):
+                        await finished.wait()
+        return await self.get(realm, session_id)
 
     async def cancel(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
@@ -152,6 +185,7 @@ class SessionService:
             if not await tx.finish_session(session.id, status, None, now, before_deadline=True):
                 raise Conflict("session is no longer sent", reason="cancel lost the race")
             await tx.audit(realm, "session.canceled", session.id, {}, now)
+        self._events.publish(session.id)
         log.info("session canceled", extra={"fields": {"realm": realm, "session": session_id}})
         return dataclasses.replace(session, status=status, updated_ms=now)
 
@@ -194,6 +228,7 @@ class SessionService:
                 {"status": status.wire, "device": device.id},
                 now,
             )
+        self._events.publish(session.id)
         log.info(
             "session answered",
             extra={
@@ -218,6 +253,8 @@ class SessionService:
             expired = await tx.expire_due(now, limit)
             for session_id, realm in expired:
                 await tx.audit(realm, "session.expired", session_id, {}, now)
+        for session_id, _ in expired:
+            self._events.publish(session_id)
         if expired:
             log.info("sessions expired", extra={"fields": {"count": len(expired)}})
         return len(expired)

@@ -3,12 +3,13 @@
 A service opens one `transaction()` per use case and calls the methods of the returned
 `Transaction`; nothing is visible to others until the block exits without an exception, and an
 exception rolls everything back. The `finish_*`, `answer_*` and `complete_*` methods are
-compare-and-set updates: they return False when another writer got there first.
+compare-and-set updates: they return False when another writer got there first. A session's
+terminal transition is announced to the other processes when (and only if) it commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -79,3 +80,7 @@ class Transaction(Protocol):
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
     async def aclose(self) -> None: ...
+
+    async def watch_finished(self, publish: Callable[[str], None]) -> None:
+        """Run until cancelled, publishing the ids of sessions finished by other processes."""
+        ...
