@@ -4,6 +4,8 @@ embedded SQLite database, then the server."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 
 import click
 
@@ -12,6 +14,7 @@ from pushgate.cli.common import print_qr, run_with_services, serve_http, setting
 from pushgate.devices.service import StartedRegistration
 from pushgate.errors import Conflict
 from pushgate.services import Services
+from pushgate.settings import DEFAULT_PUBLIC_URL
 
 DEMO_USER = "demo"
 
@@ -31,6 +34,13 @@ async def _prepare(services: Services) -> tuple[IssuedApiKey, StartedRegistratio
 def demo(ctx: click.Context, host: str, port: int) -> None:
     """Run the server with a demo user, API key and registration QR code."""
     settings = settings_of(ctx)
+    if "PUSHGATE_PUBLIC_URL" not in os.environ and settings.public_url == DEFAULT_PUBLIC_URL:
+        # QR codes must point at the port the demo really listens on; the server process
+        # reads the same variable.
+        public = f"http://localhost:{port}"
+        os.environ["PUSHGATE_PUBLIC_URL"] = public
+        settings = dataclasses.replace(settings, public_url=public)
+        ctx.obj["settings"] = settings
     key, started = run_with_services(ctx, _prepare)
     base = settings.public_base
     click.echo(f"pushgate demo on {base}  (database: {settings.database_url})\n")
