@@ -61,8 +61,10 @@ def _no_constants(name: str) -> Any:
 
 
 def strict_json_object(data: bytes | str) -> dict[str, Any]:
-    """Parse a JSON object, refusing duplicate names, NaN/Infinity and non-objects."""
+    """Parse a UTF-8 JSON object, refusing duplicate names, NaN/Infinity and non-objects."""
     try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")  # json.loads would also guess UTF-16 and UTF-32
         value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError("invalid JSON") from exc

@@ -24,7 +24,12 @@ class InvalidJwt(ValueError):
     """The token is not an HS256 JWS signed with the key; the text says why (logs only)."""
 
 
+MIN_KEY_BYTES = 32  # RFC 7518 §3.2: an HS256 key is at least as long as the hash
+
+
 def sign(claims: Mapping[str, object], secret: bytes) -> str:
+    if len(secret) < MIN_KEY_BYTES:
+        raise ValueError("an HS256 key must be at least 32 bytes")
     payload = compact_json(dict(claims)).encode("utf-8")
     return _JWS.encode(payload, secret, algorithm="HS256", headers=dict(HEADER), sort_headers=False)
 
@@ -32,6 +37,8 @@ def sign(claims: Mapping[str, object], secret: bytes) -> str:
 def verify(token: object, secret: bytes) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise InvalidJwt("jwt is not a non-empty string")
+    if len(secret) < MIN_KEY_BYTES:
+        raise InvalidJwt("key shorter than 256 bits")
     if len(token) > MAX_JWT_CHARS:
         raise InvalidJwt("jwt too long")
     parts = token.split(".")
@@ -53,7 +60,7 @@ def verify(token: object, secret: bytes) -> dict[str, Any]:
     try:
         # PyJWT checks the MAC in constant time, with HS256 as the only allowed algorithm.
         _JWS.decode_complete(token, secret, algorithms=["HS256"])
-    except pyjwt.InvalidTokenError as exc:
+    except pyjwt.PyJWTError as exc:
         raise InvalidJwt(f"signature: {exc}") from exc
     try:
         return strict_json_object(payload)

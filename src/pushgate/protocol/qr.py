@@ -6,7 +6,7 @@ percent-encoded; the label is `<issuer>:<account>` with only the label escaped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from pushgate.protocol.encoding import b64url, b64url_decode
@@ -19,8 +19,8 @@ DEFAULT_BACKGROUND = "032b75"
 class RegistrationUri:
     issuer: str
     account: str
-    secret: bytes
-    challenge: bytes
+    secret: bytes = field(repr=False)
+    challenge: bytes = field(repr=False)
     message_id: str
     register_url: str
     authenticate_url: str
@@ -53,9 +53,9 @@ def build(uri: RegistrationUri) -> str:
         ("r", b64url(uri.register_url.encode())),
         ("a", b64url(uri.authenticate_url.encode())),
     ]
-    if uri.user_id is not None:
+    if uri.user_id:
         params.append(("uid", b64url(uri.user_id.encode())))
-    if uri.device_profile_id is not None:
+    if uri.device_profile_id:
         params.append(("pid", b64url(uri.device_profile_id.encode())))
     params.append(("b", uri.background))
     return f"{SCHEME}://push/{label}?" + "&".join(f"{k}={v}" for k, v in params)
