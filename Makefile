@@ -27,3 +27,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) pushgate.db
+
+# Benchmarks (issue 3), never part of `make test`. `make bench QUICK=1` takes ~2 minutes.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pytest benchmarks/test_protocol_bench.py -q -p no:cacheprovider --benchmark-only \
+		--benchmark-json=benchmarks/results/protocol.json
+	$(BIN)/python benchmarks/driver.py $(if $(QUICK),--quick)

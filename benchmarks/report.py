@@ -1,0 +1,69 @@
+"""Markdown tables from a driver results file (pasted into docs/PERFORMANCE.md).
+
+.venv/bin/python benchmarks/report.py benchmarks/results/full.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _p(leg: dict[str, float]) -> str:
+    return f"{leg.get('p50_ms', 0):.1f} / {leg.get('p95_ms', 0):.1f} / {leg.get('p99_ms', 0):.1f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    out = [
+        "| db | workers | conc. | cycles/s | server CPU ms/cycle | PG backend CPU ms/cycle"
+        " | create | delivery | answer | result | whole cycle | healthz req/s"
+        " | server CPU ms/healthz | errors |",
+        "|" + "---|" * 14,
+    ]
+    for config in report["configs"]:
+        floors = {lv["concurrency"]: lv for lv in config["levels"] if lv["kind"] == "floor"}
+        for lv in config["levels"]:
+            if lv["kind"] != "cycle":
+                continue
+            legs = lv["legs"]
+            floor = floors.get(lv["concurrency"], {})
+            pg = (lv.get("postgres") or {}).get("backend_cpu_ms_per_op")
+            out.append(
+                f"| {config['database']} | {config['workers']} | {lv['concurrency']}"
+                f" | {lv['per_second']:.0f} | {lv['server_cpu_ms_per_op']:.1f}"
+                f" | {'' if pg is None else f'{pg:.1f}'}"
+                f" | {_p(legs['create'])} | {_p(legs['delivery'])} | {_p(legs['answer'])}"
+                f" | {_p(legs['result'])} | {_p(legs['cycle'])}"
+                f" | {floor.get('per_second', '')}"
+                f" | {floor.get('server_cpu_ms_per_op', '')} | {lv['errors']} |"
+            )
+    return "\n".join(out)
+
+
+def pg_counters(report: dict[str, Any]) -> str:
+    out = [
+        "| workers | conc. | xact_commit | tup_fetched | tup_returned | tup_inserted"
+        " | tup_updated |"
+    ]
+    out.append("|---|---|---|---|---|---|---|")
+    for config in report["configs"]:
+        for lv in config["levels"]:
+            pg = lv.get("postgres")
+            if lv["kind"] != "cycle" or not pg:
+                continue
+            out.append(
+                f"| {config['workers']} | {lv['concurrency']} | {pg['xact_commit_per_op']}"
+                f" | {pg['tup_fetched_per_op']} | {pg['tup_returned_per_op']}"
+                f" | {pg['tup_inserted_per_op']} | {pg['tup_updated_per_op']} |"
+            )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        data = json.loads(Path(arg).read_text())
+        print(table(data))
+        print()
+        print(pg_counters(data))
