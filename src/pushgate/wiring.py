@@ -16,12 +16,14 @@ from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
 from pushgate.settings import Settings, load_settings
 from pushgate.store import migrate
-from pushgate.store.sql import SqlStore
+from pushgate.store.ports import Store
+from pushgate.store.postgres import PostgresStore
+from pushgate.store.sql import SqlStore, create_engine, is_postgres
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
-    store = SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    store = open_store(settings)
     qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
     events = SessionEvents()
     return Services(
@@ -48,12 +50,18 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
 
 
+def open_store(settings: Settings) -> Store:
+    if is_postgres(settings.database_url):
+        return PostgresStore(settings.database_url, pool_size=settings.db_pool_size)
+    return SqlStore.from_url(settings.database_url)
+
+
 async def migrate_database(settings: Settings) -> None:
-    store = SqlStore.from_url(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url)
     try:
-        await migrate.upgrade(store.engine)
+        await migrate.upgrade(engine)
     finally:
-        await store.aclose()
+        await engine.dispose()
 
 
 def app_from_environment() -> FastAPI:

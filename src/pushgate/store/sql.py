@@ -1,10 +1,10 @@
-"""The SQL adapter of the store port: SQLAlchemy 2 Core, async, SQLite or PostgreSQL.
+"""The SQLite adapter of the store port (the embedded default): SQLAlchemy 2 Core, async.
 
-SQLite (the embedded default) serialises writers: every transaction starts with
-BEGIN IMMEDIATE, so a read-then-write never fails half-way with "database is locked".
-PostgreSQL runs READ COMMITTED; the compare-and-set updates below re-check their WHERE clause
-against the committed row, which is what lets exactly one terminal transition win
-(security.md §7).
+SQLite serialises writers. Every transaction starts with BEGIN IMMEDIATE and the pool holds one
+connection, so a read-then-write never fails half-way with "database is locked" and the
+compare-and-set updates below cannot interleave. Other processes on the same file wait on the
+busy timeout. PostgreSQL has its own adapter (`postgres.py`); both share `schema.py`,
+`rows.py` and the Alembic migrations, and the store tests run against both.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from sqlalchemy import Row, and_, bindparam, event, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, bindparam, event, select, update
+from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -25,10 +25,9 @@ from pushgate.accounts.model import ApiKey, Realm, User
 from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
 from pushgate.errors import ConfigError, Unavailable
 from pushgate.protocol.device_messages import DeviceDetails
-from pushgate.protocol.push_payload import PushType
-from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
+from pushgate.sessions.model import Notification, PushSession, SessionStatus
+from pushgate.store import rows
 from pushgate.store import schema as t
-from pushgate.store.listen import FINISHED_CHANNEL, NOTIFY_BATCH, listen_forever
 from pushgate.store.ports import OpenNotification
 
 
@@ -44,15 +43,18 @@ def async_url(url: str) -> str:
     raise ConfigError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def is_postgres(url: str) -> bool:
+    return async_url(url).startswith("postgresql")
+
+
+def create_engine(url: str, *, pool_size: int = 1) -> AsyncEngine:
+    """A SQLAlchemy engine for either database: the SQLite store, and migrations for both."""
     full = async_url(url)
     if full.startswith("sqlite"):
         engine = create_async_engine(full, pool_size=1, max_overflow=0, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
-        full, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
-    )
+    return create_async_engine(full, pool_size=pool_size, max_overflow=0, hide_parameters=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -75,119 +77,47 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if self._postgres else sqlite.insert
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStore:
-        return cls(create_engine(url, pool_size=pool_size))
+    def from_url(cls, url: str) -> SqlStore:
+        return cls(create_engine(url))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
         try:
             async with self.engine.begin() as conn:
-                yield SqlTransaction(conn, self._insert, postgres=self._postgres)
+                yield SqlTransaction(conn)
         except DBAPIError as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise Unavailable("storage is unavailable", reason=str(exc.orig)) from exc
             raise
-        except OSError as exc:  # the driver could not even connect
+        except OSError as exc:  # the driver could not even open the file
             raise Unavailable("storage is unavailable", reason=str(exc)) from exc
 
     async def aclose(self) -> None:
         await self.engine.dispose()
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:
-        """Call `publish(session_id)` for every session another process finishes; runs until
-        cancelled. PostgreSQL delivers them by LISTEN/NOTIFY. SQLite has no such channel: a
-        waiter there re-reads the session at a short interval instead."""
-        if not self._postgres:
-            await anyio.sleep_forever()
-        await listen_forever(self.engine.url, FINISHED_CHANNEL, publish)
+        """SQLite has no channel between processes: waiters re-read the session instead."""
+        await anyio.sleep_forever()
 
 
-def _realm(row: Row[Any]) -> Realm:
-    return Realm(row.name, row.created_ms)
-
-
-def _user(row: Row[Any]) -> User:
-    return User(row.id, row.realm, row.username, row.password_hash, row.created_ms)
-
-
-def _device(row: Row[Any]) -> Device:
-    return Device(
-        id=row.id,
-        realm=row.realm,
-        user_id=row.user_id,
-        mechanism_uid=row.mechanism_uid,
-        secret=bytes(row.secret),
-        push_token=row.push_token,
-        device_type=row.device_type,
-        communication_type=row.communication_type,
-        name=row.name,
-        status=DeviceStatus(row.status),
-        created_ms=row.created_ms,
-        updated_ms=row.updated_ms,
-    )
-
-
-def _session(row: Row[Any]) -> PushSession:
-    return PushSession(
-        id=row.id,
-        realm=row.realm,
-        username=row.username,
-        user_id=row.user_id,
-        status=SessionStatus(row.status),
-        content=Content(row.title, row.subtitle, row.body, row.payload),
-        push_type=PushType(row.push_type),
-        notification_count=row.notification_count,
-        detail=row.detail,
-        created_ms=row.created_ms,
-        expires_ms=row.expires_ms,
-        updated_ms=row.updated_ms,
-    )
-
-
-def _numbers(text: str | None) -> tuple[int, ...] | None:
-    return tuple(int(n) for n in text.split(",")) if text else None
-
-
-def _notification(row: Row[Any]) -> Notification:
-    return Notification(
-        message_id=row.message_id,
-        session_id=row.session_id,
-        device_id=row.device_id,
-        challenge=bytes(row.challenge),
-        numbers=_numbers(row.numbers),
-        answer=row.answer,
-        created_ms=row.created_ms,
-        answered_ms=row.answered_ms,
-    )
-
-
-def _labelled(table: Any, prefix: str) -> list[Any]:
+def _labelled(table: Table, prefix: str) -> list[Any]:
     return [c.label(prefix + c.name) for c in table.columns]
 
 
-def _unprefix(row: Row[Any], prefix: str) -> Any:
-    """A row view of the columns labelled with `prefix` (joins of tables with shared names)."""
-    values = {k[len(prefix) :]: v for k, v in row._mapping.items() if k.startswith(prefix)}
-    return _Attrs(values)
-
-
-class _Attrs:
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-# Hot-path statements, built once. Building a Core statement and its cache key costs more CPU
-# than running it (the labelled three-table join: ~0.5 ms), so a call only binds its values.
-# Bind names never equal a column name of an UPDATE's table (SQLAlchemy reserves those).
+# Statements built once. Building a Core statement and its cache key costs more CPU than
+# running it, so a call only binds its values. Bind names never equal a column name of an
+# UPDATE's table (SQLAlchemy reserves those).
 _GET_REALM = select(t.realms).where(t.realms.c.name == bindparam("name"))
 _GET_USER = select(t.users).where(
     t.users.c.realm == bindparam("realm"), t.users.c.username == bindparam("username")
 )
 _FIND_API_KEY = select(t.api_keys).where(t.api_keys.c.key_hash == bindparam("key_hash"))
+_GET_REGISTRATION = select(t.registrations).where(
+    t.registrations.c.message_id == bindparam("message_id"),
+    t.registrations.c.realm == bindparam("realm"),
+)
 _GET_DEVICE = (
     select(*_labelled(t.devices, "d_"), *_labelled(t.users, "u_"))
     .join(t.users, t.users.c.id == t.devices.c.user_id)
@@ -201,9 +131,6 @@ _ACTIVE_DEVICES = (
     .where(t.devices.c.user_id == bindparam("user_id"), t.devices.c.status == DeviceStatus.ACTIVE)
     .order_by(t.devices.c.created_ms, t.devices.c.id)
 )
-_INSERT_SESSION = insert(t.sessions)
-_INSERT_NOTIFICATIONS = insert(t.notifications)
-_INSERT_AUDIT = insert(t.audit)
 _GET_SESSION = select(t.sessions).where(
     t.sessions.c.id == bindparam("session_id"), t.sessions.c.realm == bindparam("realm")
 )
@@ -255,24 +182,15 @@ def _finish_statement(before_deadline: bool, with_detail: bool) -> Any:
 
 
 class SqlTransaction:
-    def __init__(self, conn: AsyncConnection, insert_fn: Any, *, postgres: bool) -> None:
+    def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
-        self._insert = insert_fn
-        self._postgres = postgres
 
-    async def _announce(self, session_ids: Sequence[str]) -> None:
-        """NOTIFY inside the transaction: PostgreSQL delivers it only if the change commits."""
-        if not self._postgres:
-            return
-        for start in range(0, len(session_ids), NOTIFY_BATCH):
-            payload = ",".join(session_ids[start : start + NOTIFY_BATCH])
-            await self._conn.execute(select(func.pg_notify(FINISHED_CHANNEL, payload)))
+    async def _insert(self, table: Table, values: Mapping[str, Any]) -> None:
+        await self._conn.execute(table.insert(), dict(values))
 
-    async def _insert_new(self, table: Any, values: Mapping[str, Any]) -> bool:
+    async def _insert_new(self, table: Table, values: Mapping[str, Any]) -> bool:
         """INSERT unless the key exists; False on a duplicate, without aborting the transaction."""
-        result = await self._conn.execute(
-            self._insert(table).values(**values).on_conflict_do_nothing()
-        )
+        result = await self._conn.execute(insert(table).values(**values).on_conflict_do_nothing())
         return bool(result.rowcount == 1)
 
     # realms, users, keys -------------------------------------------------------------------
@@ -284,11 +202,11 @@ class SqlTransaction:
 
     async def get_realm(self, name: str) -> Realm | None:
         row = (await self._conn.execute(_GET_REALM, {"name": name})).first()
-        return _realm(row) if row else None
+        return rows.realm(row._mapping) if row else None
 
     async def list_realms(self) -> Sequence[Realm]:
-        rows = await self._conn.execute(select(t.realms).order_by(t.realms.c.name))
-        return [_realm(r) for r in rows]
+        found = await self._conn.execute(select(t.realms).order_by(t.realms.c.name))
+        return [rows.realm(r._mapping) for r in found]
 
     async def add_user(self, user: User) -> bool:
         return await self._insert_new(
@@ -303,56 +221,48 @@ class SqlTransaction:
         )
 
     async def get_user(self, realm: str, username: str) -> User | None:
-        row = (await self._conn.execute(_GET_USER, {"realm": realm, "username": username})).first()
-        return _user(row) if row else None
+        params = {"realm": realm, "username": username}
+        row = (await self._conn.execute(_GET_USER, params)).first()
+        return rows.user(row._mapping) if row else None
 
     async def add_api_key(self, key: ApiKey) -> None:
-        await self._conn.execute(
-            insert(t.api_keys).values(
-                id=key.id, realm=key.realm, key_hash=key.key_hash, created_ms=key.created_ms
-            )
+        await self._insert(
+            t.api_keys,
+            {
+                "id": key.id,
+                "realm": key.realm,
+                "key_hash": key.key_hash,
+                "created_ms": key.created_ms,
+                "revoked_ms": key.revoked_ms,
+            },
         )
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = (await self._conn.execute(_FIND_API_KEY, {"key_hash": key_hash})).first()
-        if row is None:
-            return None
-        return ApiKey(row.id, row.realm, row.key_hash, row.created_ms, row.revoked_ms)
+        return rows.api_key(row._mapping) if row else None
 
     # registration and devices ----------------------------------------------------------------
 
     async def add_registration(self, registration: PendingRegistration) -> None:
-        await self._conn.execute(
-            insert(t.registrations).values(
-                message_id=registration.message_id,
-                realm=registration.realm,
-                user_id=registration.user_id,
-                device_id=registration.device_id,
-                secret=registration.secret,
-                challenge=registration.challenge,
-                created_ms=registration.created_ms,
-                expires_ms=registration.expires_ms,
-            )
+        await self._insert(
+            t.registrations,
+            {
+                "message_id": registration.message_id,
+                "realm": registration.realm,
+                "user_id": registration.user_id,
+                "device_id": registration.device_id,
+                "secret": registration.secret,
+                "challenge": registration.challenge,
+                "created_ms": registration.created_ms,
+                "expires_ms": registration.expires_ms,
+                "completed_ms": registration.completed_ms,
+            },
         )
 
     async def get_registration(self, realm: str, message_id: str) -> PendingRegistration | None:
-        query = select(t.registrations).where(
-            t.registrations.c.message_id == message_id, t.registrations.c.realm == realm
-        )
-        row = (await self._conn.execute(query)).first()
-        if row is None:
-            return None
-        return PendingRegistration(
-            message_id=row.message_id,
-            realm=row.realm,
-            user_id=row.user_id,
-            device_id=row.device_id,
-            secret=bytes(row.secret),
-            challenge=bytes(row.challenge),
-            created_ms=row.created_ms,
-            expires_ms=row.expires_ms,
-            completed_ms=row.completed_ms,
-        )
+        params = {"message_id": message_id, "realm": realm}
+        row = (await self._conn.execute(_GET_REGISTRATION, params)).first()
+        return rows.registration(row._mapping) if row else None
 
     async def complete_registration(self, message_id: str, now_ms: int) -> bool:
         c = t.registrations.c
@@ -364,34 +274,19 @@ class SqlTransaction:
         return bool(result.rowcount == 1)
 
     async def add_device(self, device: Device) -> bool:
-        return await self._insert_new(
-            t.devices,
-            {
-                "id": device.id,
-                "realm": device.realm,
-                "user_id": device.user_id,
-                "mechanism_uid": device.mechanism_uid,
-                "secret": device.secret,
-                "push_token": device.push_token,
-                "device_type": device.device_type,
-                "communication_type": device.communication_type,
-                "name": device.name,
-                "status": str(device.status),
-                "created_ms": device.created_ms,
-                "updated_ms": device.updated_ms,
-            },
-        )
+        return await self._insert_new(t.devices, rows.device_values(device))
 
     async def get_device(self, realm: str, mechanism_uid: str) -> tuple[Device, User] | None:
         params = {"realm": realm, "mechanism_uid": mechanism_uid}
         row = (await self._conn.execute(_GET_DEVICE, params)).first()
         if row is None:
             return None
-        return _device(_unprefix(row, "d_")), _user(_unprefix(row, "u_"))
+        m = row._mapping
+        return rows.device(rows.prefixed(m, "d_")), rows.user(rows.prefixed(m, "u_"))
 
     async def active_devices(self, user_id: str) -> Sequence[Device]:
-        rows = await self._conn.execute(_ACTIVE_DEVICES, {"user_id": user_id})
-        return [_device(r) for r in rows]
+        found = await self._conn.execute(_ACTIVE_DEVICES, {"user_id": user_id})
+        return [rows.device(r._mapping) for r in found]
 
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None:
         values: dict[str, Any] = {
@@ -416,48 +311,16 @@ class SqlTransaction:
     async def add_session(
         self, session: PushSession, notifications: Sequence[Notification]
     ) -> None:
-        await self._conn.execute(
-            _INSERT_SESSION,
-            {
-                "id": session.id,
-                "realm": session.realm,
-                "username": session.username,
-                "user_id": session.user_id,
-                "status": str(session.status),
-                "title": session.content.title,
-                "subtitle": session.content.subtitle,
-                "body": session.content.body,
-                "payload": session.content.payload,
-                "push_type": str(session.push_type),
-                "notification_count": session.notification_count,
-                "detail": session.detail,
-                "created_ms": session.created_ms,
-                "expires_ms": session.expires_ms,
-                "updated_ms": session.updated_ms,
-            },
-        )
+        await self._conn.execute(t.sessions.insert(), rows.session_values(session))
         if notifications:
             await self._conn.execute(
-                _INSERT_NOTIFICATIONS,
-                [
-                    {
-                        "message_id": n.message_id,
-                        "session_id": n.session_id,
-                        "device_id": n.device_id,
-                        "challenge": n.challenge,
-                        "numbers": ",".join(map(str, n.numbers)) if n.numbers else None,
-                        "answer": n.answer,
-                        "created_ms": n.created_ms,
-                        "answered_ms": None,
-                    }
-                    for n in notifications
-                ],
+                t.notifications.insert(), [rows.notification_values(n) for n in notifications]
             )
 
     async def get_session(self, realm: str, session_id: str) -> PushSession | None:
         params = {"session_id": session_id, "realm": realm}
         row = (await self._conn.execute(_GET_SESSION, params)).first()
-        return _session(row) if row else None
+        return rows.session(row._mapping) if row else None
 
     async def finish_session(
         self,
@@ -473,20 +336,18 @@ class SqlTransaction:
             params["b_detail"] = detail
         statement = _finish_statement(before_deadline, detail is not None)
         result = await self._conn.execute(statement, params)
-        if result.rowcount != 1:
-            return False
-        await self._announce([session_id])
-        return True
+        return bool(result.rowcount == 1)
 
     async def get_open_notification(self, realm: str, message_id: str) -> OpenNotification | None:
         params = {"message_id": message_id, "realm": realm}
         row = (await self._conn.execute(_OPEN_NOTIFICATION, params)).first()
         if row is None:
             return None
+        m = row._mapping
         return OpenNotification(
-            _notification(_unprefix(row, "n_")),
-            _device(_unprefix(row, "d_")),
-            _session(_unprefix(row, "s_")),
+            rows.notification(rows.prefixed(m, "n_")),
+            rows.device(rows.prefixed(m, "d_")),
+            rows.session(rows.prefixed(m, "s_")),
         )
 
     async def answer_notification(self, message_id: str, now_ms: int) -> bool:
@@ -498,8 +359,14 @@ class SqlTransaction:
         self, device_id: str, now_ms: int, limit: int
     ) -> Sequence[tuple[Notification, PushSession]]:
         params = {"device_id": device_id, "now_ms": now_ms, "limit": limit}
-        rows = await self._conn.execute(_PENDING_NOTIFICATIONS, params)
-        return [(_notification(_unprefix(r, "n_")), _session(_unprefix(r, "s_"))) for r in rows]
+        found = await self._conn.execute(_PENDING_NOTIFICATIONS, params)
+        return [
+            (
+                rows.notification(rows.prefixed(r._mapping, "n_")),
+                rows.session(rows.prefixed(r._mapping, "s_")),
+            )
+            for r in found
+        ]
 
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
         c = t.sessions.c
@@ -516,15 +383,13 @@ class SqlTransaction:
             .values(status=SessionStatus.EXPIRED.value, updated_ms=now_ms)
             .returning(c.id, c.realm)
         )
-        expired = [(r.id, r.realm) for r in result]
-        await self._announce([session_id for session_id, _ in expired])
-        return expired
+        return [(r.id, r.realm) for r in result]
 
     async def audit(
         self, realm: str, event: str, subject: str, data: Mapping[str, object], now_ms: int
     ) -> None:
-        await self._conn.execute(
-            _INSERT_AUDIT,
+        await self._insert(
+            t.audit,
             {
                 "realm": realm,
                 "at_ms": now_ms,

@@ -1,0 +1,143 @@
+"""Row ↔ model mapping shared by the store adapters. A row is any mapping of column name to
+value: an asyncpg Record or a SQLAlchemy row's `_mapping`. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pushgate.accounts.model import ApiKey, Realm, User
+from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
+from pushgate.protocol.push_payload import PushType
+from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
+
+Row = Mapping[Any, Any]
+
+
+def prefixed(row: Row, prefix: str) -> dict[Any, Any]:
+    """The columns a join labelled with `prefix`, under their own names."""
+    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+
+
+def realm(row: Row) -> Realm:
+    return Realm(row["name"], row["created_ms"])
+
+
+def user(row: Row) -> User:
+    return User(row["id"], row["realm"], row["username"], row["password_hash"], row["created_ms"])
+
+
+def api_key(row: Row) -> ApiKey:
+    return ApiKey(row["id"], row["realm"], row["key_hash"], row["created_ms"], row["revoked_ms"])
+
+
+def registration(row: Row) -> PendingRegistration:
+    return PendingRegistration(
+        message_id=row["message_id"],
+        realm=row["realm"],
+        user_id=row["user_id"],
+        device_id=row["device_id"],
+        secret=bytes(row["secret"]),
+        challenge=bytes(row["challenge"]),
+        created_ms=row["created_ms"],
+        expires_ms=row["expires_ms"],
+        completed_ms=row["completed_ms"],
+    )
+
+
+def device(row: Row) -> Device:
+    return Device(
+        id=row["id"],
+        realm=row["realm"],
+        user_id=row["user_id"],
+        mechanism_uid=row["mechanism_uid"],
+        secret=bytes(row["secret"]),
+        push_token=row["push_token"],
+        device_type=row["device_type"],
+        communication_type=row["communication_type"],
+        name=row["name"],
+        status=DeviceStatus(row["status"]),
+        created_ms=row["created_ms"],
+        updated_ms=row["updated_ms"],
+    )
+
+
+def device_values(d: Device) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "realm": d.realm,
+        "user_id": d.user_id,
+        "mechanism_uid": d.mechanism_uid,
+        "secret": d.secret,
+        "push_token": d.push_token,
+        "device_type": d.device_type,
+        "communication_type": d.communication_type,
+        "name": d.name,
+        "status": d.status.value,
+        "created_ms": d.created_ms,
+        "updated_ms": d.updated_ms,
+    }
+
+
+def session(row: Row) -> PushSession:
+    return PushSession(
+        id=row["id"],
+        realm=row["realm"],
+        username=row["username"],
+        user_id=row["user_id"],
+        status=SessionStatus(row["status"]),
+        content=Content(row["title"], row["subtitle"], row["body"], row["payload"]),
+        push_type=PushType(row["push_type"]),
+        notification_count=row["notification_count"],
+        detail=row["detail"],
+        created_ms=row["created_ms"],
+        expires_ms=row["expires_ms"],
+        updated_ms=row["updated_ms"],
+    )
+
+
+def session_values(s: PushSession) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "realm": s.realm,
+        "username": s.username,
+        "user_id": s.user_id,
+        "status": s.status.value,
+        "title": s.content.title,
+        "subtitle": s.content.subtitle,
+        "body": s.content.body,
+        "payload": s.content.payload,
+        "push_type": s.push_type.value,
+        "notification_count": s.notification_count,
+        "detail": s.detail,
+        "created_ms": s.created_ms,
+        "expires_ms": s.expires_ms,
+        "updated_ms": s.updated_ms,
+    }
+
+
+def notification(row: Row) -> Notification:
+    numbers = row["numbers"]
+    return Notification(
+        message_id=row["message_id"],
+        session_id=row["session_id"],
+        device_id=row["device_id"],
+        challenge=bytes(row["challenge"]),
+        numbers=tuple(int(n) for n in numbers.split(",")) if numbers else None,
+        answer=row["answer"],
+        created_ms=row["created_ms"],
+        answered_ms=row["answered_ms"],
+    )
+
+
+def notification_values(n: Notification) -> dict[str, Any]:
+    return {
+        "message_id": n.message_id,
+        "session_id": n.session_id,
+        "device_id": n.device_id,
+        "challenge": n.challenge,
+        "numbers": ",".join(map(str, n.numbers)) if n.numbers else None,
+        "answer": n.answer,
+        "created_ms": n.created_ms,
+        "answered_ms": n.answered_ms,
+    }
