@@ -37,6 +37,7 @@ class Settings:
     wait_recheck_seconds: float = 0.5
     max_wait_seconds: int = 60
     db_pool_size: int = 10
+    api_key_cache_seconds: float = 10.0  # how long a revoked key may still be honoured
     log_level: str = "INFO"
     log_format: str = "auto"  # auto | json | text
 
@@ -103,6 +104,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"PUSHGATE_PUBLIC_URL must be an http(s) URL, got {settings.public_url!r}"
         )
+    if settings.api_key_cache_seconds < 0:
+        raise ConfigError("PUSHGATE_API_KEY_CACHE_SECONDS must not be negative")
     if settings.expiry_sweep_seconds <= 0 or settings.wait_recheck_seconds <= 0:
         raise ConfigError("PUSHGATE_EXPIRY_SWEEP_SECONDS and _WAIT_RECHECK_SECONDS must be > 0")
     if settings.log_format not in ("auto", "json", "text"):

@@ -30,7 +30,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         settings=settings,
         clock=clock,
         store=store,
-        accounts=AccountService(store, clock),
+        accounts=AccountService(store, clock, api_key_cache_seconds=settings.api_key_cache_seconds),
         devices=DeviceService(
             store,
             clock,

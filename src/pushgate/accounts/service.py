@@ -21,6 +21,7 @@ from pushgate.errors import Conflict, NotFound, Unauthorized
 from pushgate.store.ports import Store, Transaction
 
 _MAX_API_KEY_CHARS = 256
+_MAX_CACHED_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +39,14 @@ async def require_realm(tx: Transaction, name: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, api_key_cache_seconds: float = 0) -> None:
         self._store = store
         self._clock = clock
         self._hasher = PasswordHasher()
+        # Known keys are remembered briefly: a relying party's every request would otherwise
+        # cost a database round trip. Unknown keys are never cached (no memory to fill).
+        self._key_cache_ms = int(api_key_cache_seconds * 1000)
+        self._known_keys: dict[str, tuple[str, int]] = {}
 
     async def create_realm(self, name: str) -> Realm:
         realm = Realm(normalize_realm(name), self._clock.now_ms())
@@ -76,8 +81,17 @@ class AccountService:
         """The realm a relying party's key belongs to; Unauthorized for anything else."""
         if not key or len(key) > _MAX_API_KEY_CHARS:
             raise Unauthorized("a valid X-API-Key header is required")
-        async with self._store.transaction() as tx:
-            record = await tx.find_api_key(hash_api_key(key))
+        key_hash = hash_api_key(key)
+        now = self._clock.now_ms()
+        cached = self._known_keys.get(key_hash)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._store.reading() as reader:
+            record = await reader.find_api_key(key_hash)
         if record is None or record.revoked_ms is not None:
             raise Unauthorized("a valid X-API-Key header is required", reason="unknown api key")
+        if self._key_cache_ms > 0:
+            if len(self._known_keys) >= _MAX_CACHED_KEYS:
+                self._known_keys.clear()
+            self._known_keys[key_hash] = (record.realm, now + self._key_cache_ms)
         return record.realm

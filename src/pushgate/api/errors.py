@@ -19,8 +19,10 @@ from pushgate.errors import BadDeviceMessage, PushgateError
 log = logging.getLogger("pushgate.api")
 
 _CODE_BY_STATUS = {
+    400: "invalidRequest",  # FastAPI's "error parsing the body": not JSON, too deep, bad UTF-8
     401: "unauthorized",
     403: "forbidden",
+    413: "invalidRequest",
     500: "internalError",
     503: "internalError",
 }

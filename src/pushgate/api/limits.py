@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pushgate.api.errors import is_am_path
-from pushgate.errors import PayloadTooLarge
 
 
 class BodyLimit:
@@ -32,8 +32,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    # Rendered by the app's error handler like any other refusal.
-                    raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+                    # An HTTPException, not a PushgateError: FastAPI re-raises only that kind
+                    # from its body parsing and turns anything else into a 400.
+                    raise HTTPException(413, f"request body exceeds {self.max_bytes} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

@@ -148,10 +148,13 @@ class SessionService:
 
     async def get(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
+        async with self._store.reading() as reader:
+            found = await reader.get_session(realm, session_id)
+        if found is None:
+            raise NotFound("no such session")
+        if found.status_at(now) is found.status:
+            return found
         async with self._store.transaction() as tx:
-            found = await tx.get_session(realm, session_id)
-            if found is None:
-                raise NotFound("no such session")
             session = await self._settle_expiry(tx, found, now)
         if session.status is not found.status:
             self._events.publish(session.id)
@@ -215,12 +218,10 @@ class SessionService:
                 status = next_status(session.status_at(now), event)
             except Conflict as exc:
                 raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
-            if not await tx.answer_notification(message_id, now):
-                raise BadDeviceMessage(dm.REFUSED, reason="message answered concurrently")
-            if not await tx.finish_session(
-                session.id, status, answer.detail, now, before_deadline=True
-            ):
-                raise BadDeviceMessage(dm.REFUSED, reason="session finished concurrently")
+            if not await tx.record_answer(message_id, session.id, status, answer.detail, now):
+                raise BadDeviceMessage(
+                    dm.REFUSED, reason="message or session finished concurrently"
+                )
             await tx.audit(
                 realm,
                 "session.answered",

@@ -2,8 +2,12 @@
 
 A service opens one `transaction()` per use case and calls the methods of the returned
 `Transaction`; nothing is visible to others until the block exits without an exception, and an
-exception rolls everything back. The `finish_*`, `answer_*` and `complete_*` methods are
-compare-and-set updates: they return False when another writer got there first. A session's
+exception rolls everything back. A use case that only reads opens `reading()` instead: the same
+methods without BEGIN/COMMIT, each statement seeing the latest committed rows (two round trips
+fewer; READ COMMITTED gives a transaction of reads no common snapshot either).
+
+The `finish_*`, `answer_*`, `record_*` and `complete_*` methods are compare-and-set updates:
+they return False when another writer got there first. A session's
 terminal transition is announced to the other processes when (and only if) it commits.
 """
 
@@ -67,6 +71,18 @@ class Transaction(Protocol):
         self, realm: str, message_id: str
     ) -> OpenNotification | None: ...
     async def answer_notification(self, message_id: str, now_ms: int) -> bool: ...
+    async def record_answer(
+        self,
+        message_id: str,
+        session_id: str,
+        status: SessionStatus,
+        detail: str | None,
+        now_ms: int,
+    ) -> bool:
+        """Mark the notification answered and finish its pending session before its deadline,
+        both or neither: False if either was already done (the caller then rolls back)."""
+        ...
+
     async def pending_notifications(
         self, device_id: str, now_ms: int, limit: int
     ) -> Sequence[tuple[Notification, PushSession]]: ...
@@ -79,6 +95,7 @@ class Transaction(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+    def reading(self) -> AbstractAsyncContextManager[Transaction]: ...
     async def aclose(self) -> None: ...
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:

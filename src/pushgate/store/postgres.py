@@ -108,11 +108,32 @@ _EXPIRE_DUE = (
     " RETURNING s.id, s.realm"
 )
 _NOTIFY = f"SELECT pg_notify('{FINISHED_CHANNEL}', $1)"
+# Both compare-and-sets of an answer and the NOTIFY in one round trip. Data-modifying CTEs all
+# run, so a won notification with a lost session returns no row and the caller rolls back.
+_RECORD_ANSWER = (
+    "WITH n AS (UPDATE notifications SET answered_ms = $2"
+    " WHERE message_id = $1 AND answered_ms IS NULL RETURNING session_id),"
+    " s AS (UPDATE sessions SET status = $4, detail = COALESCE($5, detail), updated_ms = $2"
+    f" WHERE id = $3 AND status = '{_PENDING}' AND expires_ms > $2"
+    " AND EXISTS (SELECT 1 FROM n WHERE n.session_id = $3) RETURNING id)"
+    f" SELECT pg_notify('{FINISHED_CHANNEL}', s.id) FROM s"
+)
 
 
 def _updated_one(status: str) -> bool:
     """asyncpg returns the command tag, e.g. 'UPDATE 1' or 'INSERT 0 1'."""
     return status.endswith(" 1")
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Reset a connection going back to the pool only if a transaction was left open.
+
+    asyncpg's default reset (RESET ALL, UNLISTEN *, ...) is a round trip on every release; our
+    connections never change session state, so the only thing to undo is an interrupted
+    transaction.
+    """
+    if conn.is_in_transaction():
+        await conn.reset()
 
 
 class PostgresStore:
@@ -129,7 +150,7 @@ class PostgresStore:
             async with self._pool_lock:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._pool_size
+                        self._dsn, min_size=1, max_size=self._pool_size, reset=_reset
                     )
         return self._pool
 
@@ -138,6 +159,15 @@ class PostgresStore:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except _UNAVAILABLE as exc:
+            raise Unavailable("storage is unavailable", reason=repr(exc)) from exc
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[PostgresTransaction]:
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
                 yield PostgresTransaction(conn)
         except _UNAVAILABLE as exc:
             raise Unavailable("storage is unavailable", reason=repr(exc)) from exc
@@ -304,6 +334,19 @@ class PostgresTransaction:
 
     async def answer_notification(self, message_id: str, now_ms: int) -> bool:
         return _updated_one(await self._conn.execute(_ANSWER_NOTIFICATION, message_id, now_ms))
+
+    async def record_answer(
+        self,
+        message_id: str,
+        session_id: str,
+        status: SessionStatus,
+        detail: str | None,
+        now_ms: int,
+    ) -> bool:
+        won = await self._conn.fetchrow(
+            _RECORD_ANSWER, message_id, now_ms, session_id, status.value, detail
+        )
+        return won is not None
 
     async def pending_notifications(
         self, device_id: str, now_ms: int, limit: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -93,6 +93,10 @@ class SqlStore:
             raise
         except OSError as exc:  # the driver could not even open the file
             raise Unavailable("storage is unavailable", reason=str(exc)) from exc
+
+    def reading(self) -> AbstractAsyncContextManager[SqlTransaction]:
+        # One connection and BEGIN IMMEDIATE: a read costs no more inside a transaction here.
+        return self.transaction()
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -354,6 +358,18 @@ class SqlTransaction:
         params = {"b_message_id": message_id, "b_now_ms": now_ms}
         result = await self._conn.execute(_ANSWER_NOTIFICATION, params)
         return bool(result.rowcount == 1)
+
+    async def record_answer(
+        self,
+        message_id: str,
+        session_id: str,
+        status: SessionStatus,
+        detail: str | None,
+        now_ms: int,
+    ) -> bool:
+        return await self.answer_notification(message_id, now_ms) and await self.finish_session(
+            session_id, status, detail, now_ms, before_deadline=True
+        )
 
     async def pending_notifications(
         self, device_id: str, now_ms: int, limit: int
