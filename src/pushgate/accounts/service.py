@@ -86,7 +86,7 @@ class AccountService:
         cached = self._known_keys.get(key_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
-        async with self._store.reading() as reader:
+        async with self._store.autocommit() as reader:
             record = await reader.find_api_key(key_hash)
         if record is None or record.revoked_ms is not None:
             raise Unauthorized("a valid X-API-Key header is required", reason="unknown api key")

@@ -145,7 +145,7 @@ class DeviceService:
 
     async def pending(self, realm: str, request: dm.PollRequest) -> list[PendingPush]:
         now = self._clock.now_ms()
-        async with self._store.reading() as tx:
+        async with self._store.autocommit() as tx:
             found = await tx.get_device(realm, request.mechanism_uid)
             if found is None:
                 raise BadDeviceMessage(dm.REFUSED, reason="unknown mechanismUid")

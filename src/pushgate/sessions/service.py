@@ -25,7 +25,7 @@ from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.machine import Event, next_status
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
-from pushgate.store.ports import Store, Transaction
+from pushgate.store.ports import AuditEntry, Store, Transaction
 
 log = logging.getLogger("pushgate.sessions")
 EXPIRE_BATCH = 500
@@ -71,9 +71,8 @@ class SessionService:
         now = self._clock.now_ms()
         expires = now + self._lifetime_ms(request.ttl_seconds)
         session_id = str(uuid.uuid4())
-        async with self._store.transaction() as tx:
-            user = await tx.get_user(realm, request.username)
-            devices = await tx.active_devices(user.id) if user else []
+        async with self._store.autocommit() as db:
+            user, devices = await db.user_and_devices(realm, request.username)
             notifications = [
                 self._notification(session_id, device.id, request.push_type, now)
                 for device in devices
@@ -94,14 +93,14 @@ class SessionService:
                 expires_ms=expires,
                 updated_ms=now,
             )
-            await tx.add_session(session, notifications)
-            await tx.audit(
+            audit = AuditEntry(
                 realm,
                 "session.created",
                 session.id,
                 {"status": session.status.wire, "notifications": len(notifications)},
                 now,
             )
+            await db.add_session(session, notifications, audit)
         log.info(
             "session created",
             extra={
@@ -148,7 +147,7 @@ class SessionService:
 
     async def get(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
-        async with self._store.reading() as reader:
+        async with self._store.autocommit() as reader:
             found = await reader.get_session(realm, session_id)
         if found is None:
             raise NotFound("no such session")
@@ -196,8 +195,8 @@ class SessionService:
         """A device's approve or deny (`_action=authenticate`, seed 000)."""
         now = self._clock.now_ms()
         message_id = str(request.message_id)
-        async with self._store.transaction() as tx:
-            found = await tx.get_open_notification(realm, message_id)
+        async with self._store.autocommit() as db:
+            found = await db.get_open_notification(realm, message_id)
             if found is None:
                 raise BadDeviceMessage(dm.REFUSED, reason="unknown authentication message")
             notification, device, session = found.notification, found.device, found.session
@@ -218,17 +217,19 @@ class SessionService:
                 status = next_status(session.status_at(now), event)
             except Conflict as exc:
                 raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
-            if not await tx.record_answer(message_id, session.id, status, answer.detail, now):
-                raise BadDeviceMessage(
-                    dm.REFUSED, reason="message or session finished concurrently"
-                )
-            await tx.audit(
+            audit = AuditEntry(
                 realm,
                 "session.answered",
                 session.id,
                 {"status": status.wire, "device": device.id},
                 now,
             )
+            if not await db.record_answer(
+                message_id, session.id, status, answer.detail, now, audit
+            ):
+                raise BadDeviceMessage(
+                    dm.REFUSED, reason="message or session finished concurrently"
+                )
         self._events.publish(session.id)
         log.info(
             "session answered",

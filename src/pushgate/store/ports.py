@@ -2,9 +2,12 @@
 
 A service opens one `transaction()` per use case and calls the methods of the returned
 `Transaction`; nothing is visible to others until the block exits without an exception, and an
-exception rolls everything back. A use case that only reads opens `reading()` instead: the same
-methods without BEGIN/COMMIT, each statement seeing the latest committed rows (two round trips
-fewer; READ COMMITTED gives a transaction of reads no common snapshot either).
+exception rolls everything back.
+
+`autocommit()` gives the same methods without BEGIN/COMMIT: two round trips fewer, for use
+cases that read, or that write through one of the methods documented as atomic
+(`add_session`, `record_answer`). Each call then commits on its own, on PostgreSQL as a single
+statement. (READ COMMITTED gives a transaction of reads no common snapshot anyway.)
 
 The `finish_*`, `answer_*`, `record_*` and `complete_*` methods are compare-and-set updates:
 they return False when another writer got there first. A session's
@@ -22,6 +25,15 @@ from pushgate.accounts.model import ApiKey, Realm, User
 from pushgate.devices.model import Device, PendingRegistration
 from pushgate.protocol.device_messages import DeviceDetails
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    realm: str
+    event: str
+    subject: str
+    data: Mapping[str, object]
+    at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +62,25 @@ class Transaction(Protocol):
     async def add_device(self, device: Device) -> bool: ...
     async def get_device(self, realm: str, mechanism_uid: str) -> tuple[Device, User] | None: ...
     async def active_devices(self, user_id: str) -> Sequence[Device]: ...
+    async def user_and_devices(
+        self, realm: str, username: str
+    ) -> tuple[User | None, Sequence[Device]]:
+        """The user and their active devices, oldest first, in one read."""
+        ...
+
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None: ...
     async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool: ...
 
     # sessions and notifications
     async def add_session(
-        self, session: PushSession, notifications: Sequence[Notification]
-    ) -> None: ...
+        self,
+        session: PushSession,
+        notifications: Sequence[Notification],
+        audit: AuditEntry | None = None,
+    ) -> None:
+        """Insert the session, its notifications and its audit entry, atomically."""
+        ...
+
     async def get_session(self, realm: str, session_id: str) -> PushSession | None: ...
     async def finish_session(
         self,
@@ -78,9 +102,10 @@ class Transaction(Protocol):
         status: SessionStatus,
         detail: str | None,
         now_ms: int,
+        audit: AuditEntry,
     ) -> bool:
-        """Mark the notification answered and finish its pending session before its deadline,
-        both or neither: False if either was already done (the caller then rolls back)."""
+        """Finish the pending session before its deadline, mark the notification answered and
+        write the audit entry, atomically: all of it, or nothing and False."""
         ...
 
     async def pending_notifications(
@@ -95,7 +120,7 @@ class Transaction(Protocol):
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
-    def reading(self) -> AbstractAsyncContextManager[Transaction]: ...
+    def autocommit(self) -> AbstractAsyncContextManager[Transaction]: ...
     async def aclose(self) -> None: ...
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:

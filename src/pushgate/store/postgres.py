@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import asyncpg
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from pushgate.accounts.model import ApiKey, Realm, User
@@ -30,7 +31,7 @@ from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.listen import FINISHED_CHANNEL, NOTIFY_BATCH, listen_forever
-from pushgate.store.ports import OpenNotification
+from pushgate.store.ports import AuditEntry, OpenNotification
 from pushgate.store.sql import create_engine
 
 _PENDING = SessionStatus.PENDING.value
@@ -108,16 +109,56 @@ _EXPIRE_DUE = (
     " RETURNING s.id, s.realm"
 )
 _NOTIFY = f"SELECT pg_notify('{FINISHED_CHANNEL}', $1)"
-# Both compare-and-sets of an answer and the NOTIFY in one round trip. Data-modifying CTEs all
-# run, so a won notification with a lost session returns no row and the caller rolls back.
+# An answer in one statement (so it needs no BEGIN/COMMIT): the session's compare-and-set
+# first; the notification and the audit row only if it won, and the NOTIFY with it. An answered
+# notification always has a finished session, so the two cannot disagree.
 _RECORD_ANSWER = (
-    "WITH n AS (UPDATE notifications SET answered_ms = $2"
-    " WHERE message_id = $1 AND answered_ms IS NULL RETURNING session_id),"
-    " s AS (UPDATE sessions SET status = $4, detail = COALESCE($5, detail), updated_ms = $2"
-    f" WHERE id = $3 AND status = '{_PENDING}' AND expires_ms > $2"
-    " AND EXISTS (SELECT 1 FROM n WHERE n.session_id = $3) RETURNING id)"
-    f" SELECT pg_notify('{FINISHED_CHANNEL}', s.id) FROM s"
+    "WITH s AS (UPDATE sessions SET status = $4, detail = COALESCE($5, detail), updated_ms = $2"
+    f" WHERE id = $3 AND status = '{_PENDING}' AND expires_ms > $2 RETURNING id, realm),"
+    " n AS (UPDATE notifications SET answered_ms = $2"
+    " WHERE message_id = $1 AND answered_ms IS NULL AND EXISTS (SELECT 1 FROM s)"
+    " RETURNING message_id),"
+    " a AS (INSERT INTO audit (realm, at_ms, event, subject, data)"
+    " SELECT s.realm, $2, $6, s.id, $7 FROM s WHERE EXISTS (SELECT 1 FROM n))"
+    f" SELECT pg_notify('{FINISHED_CHANNEL}', s.id), (SELECT count(*) FROM n) AS answered"
+    " FROM s"
 )
+
+
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _unnest(table: Table, first: int) -> str:
+    """`SELECT * FROM unnest($n::type[], ...)`: many rows of `table` in one parameter each."""
+    casts = [
+        f"${first + i}::{c.type.compile(dialect=_DIALECT)}[]" for i, c in enumerate(table.columns)
+    ]
+    return f"SELECT * FROM unnest({', '.join(casts)})"
+
+
+_SESSION_COLUMNS = len(t.sessions.columns)
+_NOTIFICATION_COLUMNS = len(t.notifications.columns)
+# A session, its notifications and its audit row: one statement, so atomic without BEGIN.
+_ADD_SESSION_ONLY = (
+    f"WITH s AS ({_insert(t.sessions)})"
+    f" INSERT INTO notifications {_unnest(t.notifications, _SESSION_COLUMNS + 1)}"
+)
+_ADD_SESSION = (
+    f"WITH s AS ({_insert(t.sessions)}),"
+    f" n AS (INSERT INTO notifications {_unnest(t.notifications, _SESSION_COLUMNS + 1)})"
+    " INSERT INTO audit (realm, at_ms, event, subject, data) VALUES ("
+    + ", ".join(f"${_SESSION_COLUMNS + _NOTIFICATION_COLUMNS + i}" for i in range(1, 6))
+    + ")"
+)
+_USER_AND_DEVICES = (
+    f"SELECT {_columns(t.users, 'u', 'u_')}, {_columns(t.devices, 'd', 'd_')}"
+    " FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.status = $3"
+    " WHERE u.realm = $1 AND u.username = $2 ORDER BY d.created_ms, d.id"
+)
+
+
+def _json(data: Mapping[str, object]) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 def _updated_one(status: str) -> bool:
@@ -164,7 +205,7 @@ class PostgresStore:
             raise Unavailable("storage is unavailable", reason=repr(exc)) from exc
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresTransaction]:
+    async def autocommit(self) -> AsyncIterator[PostgresTransaction]:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn:
@@ -273,6 +314,17 @@ class PostgresTransaction:
         found = await self._conn.fetch(_ACTIVE_DEVICES, user_id, DeviceStatus.ACTIVE.value)
         return [rows.device(r) for r in found]
 
+    async def user_and_devices(
+        self, realm: str, username: str
+    ) -> tuple[User | None, Sequence[Device]]:
+        found = await self._conn.fetch(
+            _USER_AND_DEVICES, realm, username, DeviceStatus.ACTIVE.value
+        )
+        if not found:
+            return None, []
+        devices = [rows.device(rows.prefixed(r, "d_")) for r in found if r["d_id"] is not None]
+        return rows.user(rows.prefixed(found[0], "u_")), devices
+
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None:
         await self._conn.execute(
             _UPDATE_DEVICE,
@@ -293,16 +345,29 @@ class PostgresTransaction:
     # sessions and notifications -------------------------------------------------------------
 
     async def add_session(
-        self, session: PushSession, notifications: Sequence[Notification]
+        self,
+        session: PushSession,
+        notifications: Sequence[Notification],
+        audit: AuditEntry | None = None,
     ) -> None:
+        columns = [c.name for c in t.notifications.columns]
+        values = [rows.notification_values(n) for n in notifications]
+        args = [
+            *_args(t.sessions, rows.session_values(session)),
+            *([v[name] for v in values] for name in columns),
+        ]
+        if audit is None:
+            await self._conn.execute(_ADD_SESSION_ONLY, *args)
+            return
         await self._conn.execute(
-            _insert(t.sessions), *_args(t.sessions, rows.session_values(session))
+            _ADD_SESSION,
+            *args,
+            audit.realm,
+            audit.at_ms,
+            audit.event,
+            audit.subject,
+            _json(audit.data),
         )
-        if notifications:
-            await self._conn.executemany(
-                _insert(t.notifications),
-                [_args(t.notifications, rows.notification_values(n)) for n in notifications],
-            )
 
     async def get_session(self, realm: str, session_id: str) -> PushSession | None:
         row = await self._conn.fetchrow(_GET_SESSION, session_id, realm)
@@ -342,10 +407,22 @@ class PostgresTransaction:
         status: SessionStatus,
         detail: str | None,
         now_ms: int,
+        audit: AuditEntry,
     ) -> bool:
         won = await self._conn.fetchrow(
-            _RECORD_ANSWER, message_id, now_ms, session_id, status.value, detail
+            _RECORD_ANSWER,
+            message_id,
+            now_ms,
+            session_id,
+            status.value,
+            detail,
+            audit.event,
+            _json(audit.data),
         )
+        if won is not None and won["answered"] != 1:
+            # Cannot happen while every answer goes through this statement; if it ever does,
+            # say so loudly rather than report a half-recorded answer as won.
+            raise RuntimeError(f"session {session_id} finished without its notification")
         return won is not None
 
     async def pending_notifications(
@@ -368,5 +445,4 @@ class PostgresTransaction:
     async def audit(
         self, realm: str, event: str, subject: str, data: Mapping[str, object], now_ms: int
     ) -> None:
-        payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
-        await self._conn.execute(_insert(t.audit), realm, now_ms, event, subject, payload)
+        await self._conn.execute(_insert(t.audit), realm, now_ms, event, subject, _json(data))

@@ -28,7 +28,7 @@ from pushgate.protocol.device_messages import DeviceDetails
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import rows
 from pushgate.store import schema as t
-from pushgate.store.ports import OpenNotification
+from pushgate.store.ports import AuditEntry, OpenNotification
 
 
 def async_url(url: str) -> str:
@@ -94,8 +94,9 @@ class SqlStore:
         except OSError as exc:  # the driver could not even open the file
             raise Unavailable("storage is unavailable", reason=str(exc)) from exc
 
-    def reading(self) -> AbstractAsyncContextManager[SqlTransaction]:
-        # One connection and BEGIN IMMEDIATE: a read costs no more inside a transaction here.
+    def autocommit(self) -> AbstractAsyncContextManager[SqlTransaction]:
+        # One connection and BEGIN IMMEDIATE: the block is one transaction, which makes every
+        # method atomic and costs nothing extra here.
         return self.transaction()
 
     async def aclose(self) -> None:
@@ -292,6 +293,12 @@ class SqlTransaction:
         found = await self._conn.execute(_ACTIVE_DEVICES, {"user_id": user_id})
         return [rows.device(r._mapping) for r in found]
 
+    async def user_and_devices(
+        self, realm: str, username: str
+    ) -> tuple[User | None, Sequence[Device]]:
+        user = await self.get_user(realm, username)
+        return user, (await self.active_devices(user.id) if user else [])
+
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None:
         values: dict[str, Any] = {
             "push_token": details.device_id,
@@ -313,13 +320,18 @@ class SqlTransaction:
     # sessions and notifications -------------------------------------------------------------
 
     async def add_session(
-        self, session: PushSession, notifications: Sequence[Notification]
+        self,
+        session: PushSession,
+        notifications: Sequence[Notification],
+        audit: AuditEntry | None = None,
     ) -> None:
         await self._conn.execute(t.sessions.insert(), rows.session_values(session))
         if notifications:
             await self._conn.execute(
                 t.notifications.insert(), [rows.notification_values(n) for n in notifications]
             )
+        if audit is not None:
+            await self.audit(audit.realm, audit.event, audit.subject, audit.data, audit.at_ms)
 
     async def get_session(self, realm: str, session_id: str) -> PushSession | None:
         params = {"session_id": session_id, "realm": realm}
@@ -366,10 +378,15 @@ class SqlTransaction:
         status: SessionStatus,
         detail: str | None,
         now_ms: int,
+        audit: AuditEntry,
     ) -> bool:
-        return await self.answer_notification(message_id, now_ms) and await self.finish_session(
-            session_id, status, detail, now_ms, before_deadline=True
-        )
+        # Inside the block's one transaction: a False here is rolled back by the caller.
+        if not await self.finish_session(session_id, status, detail, now_ms, before_deadline=True):
+            return False
+        if not await self.answer_notification(message_id, now_ms):
+            return False
+        await self.audit(audit.realm, audit.event, audit.subject, audit.data, audit.at_ms)
+        return True
 
     async def pending_notifications(
         self, device_id: str, now_ms: int, limit: int
