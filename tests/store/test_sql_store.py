@@ -98,7 +98,7 @@ async def test_round_trip_of_every_entity(services: Services) -> None:
 async def test_duplicates_are_refused_without_breaking_the_transaction(
     services: Services,
 ) -> None:
-    user, device, _, _ = await _seed(services)
+    user, _, _, _ = await _seed(services)
     async with services.store.transaction() as tx:
         assert not await tx.add_realm(Realm("/", NOW))
         assert not await tx.add_user(_user())  # same realm and username
@@ -173,7 +173,7 @@ async def test_realms_do_not_see_each_other(services: Services) -> None:
 async def test_pending_lists_only_open_notifications_of_live_sessions(
     services: Services,
 ) -> None:
-    user, device, session, notification = await _seed(services)
+    user, device, _, notification = await _seed(services)
     expired = _session(user, expires_ms=NOW + 10)
     late = _notification(expired, device)
     async with services.store.transaction() as tx:
@@ -187,7 +187,7 @@ async def test_pending_lists_only_open_notifications_of_live_sessions(
 async def test_expire_due_takes_only_pending_sessions_past_their_deadline(
     services: Services,
 ) -> None:
-    user, device, _, _ = await _seed(services)
+    user, _, _, _ = await _seed(services)
     due = [_session(user, expires_ms=NOW + i) for i in range(1, 6)]
     later = _session(user, expires_ms=NOW + 1_000)
     async with services.store.transaction() as tx:
@@ -203,7 +203,7 @@ async def test_expire_due_takes_only_pending_sessions_past_their_deadline(
 
 
 async def test_update_device_keeps_name_when_absent(services: Services) -> None:
-    user, device, _, _ = await _seed(services)
+    _, device, _, _ = await _seed(services)
     async with services.store.transaction() as tx:
         await tx.update_device(device.id, DeviceDetails("new-token", "ios", "apns", None), NOW + 5)
         updated, _ = await tx.get_device("/", "mech-1") or (None, None)
