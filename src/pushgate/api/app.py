@@ -10,11 +10,10 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from pushgate import __version__
-from pushgate.api import device, errors, rp_sessions
+from pushgate.api import device, errors, openapi, rp_sessions
 from pushgate.api.limits import BodyLimit
 from pushgate.errors import PushgateError
 from pushgate.services import Services
@@ -45,15 +44,10 @@ def create_app(services: Services, *, close_store: bool = True) -> FastAPI:
             if close_store:
                 await services.store.aclose()
 
-    app = FastAPI(
-        title="pushgate",
-        version=__version__,
-        summary="Push authentication: UnifyID-compatible relying-party API",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="pushgate", version=__version__, lifespan=lifespan)
     app.state.services = services
     errors.install(app)
-    app.include_router(rp_sessions.router)
+    app.router.routes.extend(rp_sessions.routes)
     app.router.routes.extend(device.routes)
 
     @app.get("/healthz", include_in_schema=False)
@@ -68,16 +62,6 @@ def create_app(services: Services, *, close_store: bool = True) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema, minus FastAPI's 422: validation errors are our documented 400."""
     if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, routes=app.routes
-        )
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
-        components = schema.get("components", {}).get("schemas", {})
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        app.openapi_schema = schema
+        app.openapi_schema = openapi.build()
     return app.openapi_schema

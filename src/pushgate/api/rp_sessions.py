@@ -1,76 +1,38 @@
-"""The relying-party API `/v1/push/sessions` with UnifyID's field names (seed 003)."""
+"""The relying-party API `/v1/push/sessions` with UnifyID's field names (seed 003).
+
+Plain Starlette routes: FastAPI's per-request machinery cost as much CPU as a whole handler
+(issue #3). The key is checked before the body is read, bodies are parsed strictly (duplicate
+names refused, as on the device face) and validated by the models in `rp_models`; the OpenAPI
+document is written out in `openapi.py`.
+"""
 
 from __future__ import annotations
 
-import uuid
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
-from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from pushgate.errors import NotFound
+from pushgate.api.rp_models import MAX_WAIT_SECONDS, SessionCreate, SessionUpdate
+from pushgate.errors import InvalidRequest, NotFound, PushgateError
+from pushgate.protocol.encoding import strict_json_object
 from pushgate.services import Services
 from pushgate.sessions.model import Content, PushSession
 from pushgate.sessions.service import NewSession
 
 DEFAULT_TITLE = "Sign-in request"
-MAX_SECONDS_TO_EXPIRE = 30 * 86_400
-MAX_WAIT_SECONDS = 60
-
-router = APIRouter(prefix="/v1/push/sessions", tags=["PushAuth sessions"])
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Server API key")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WAIT = re.compile(r"[0-9]{1,2}")
+Model = TypeVar("Model", bound=BaseModel)
 
 
-class Notification(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    title: str | None = Field(default=None, max_length=256, description="Default title if absent")
-    subtitle: str | None = Field(default=None, max_length=256)
-    body: str | None = Field(default=None, max_length=1024)
-    payload: str | None = Field(default=None, max_length=2048)
-
-
-class SessionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    user: str = Field(min_length=1, max_length=256, description="The user to ask")
-    notification: Notification | None = None
-    secondsToExpire: int | None = Field(
-        default=None, ge=0, le=MAX_SECONDS_TO_EXPIRE, description="0 or absent: 86400"
-    )
-
-
-class SessionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    status: Literal["canceled"]
-
-
-class PushAuthenticationSession(BaseModel):
-    id: str
-    status: Literal["sent", "accepted", "rejected", "expired", "canceled", "error"]
-    notificationCount: int
-    detail: str | None
-    expiresAt: datetime
-    updatedAt: datetime
-
-
-class Error(BaseModel):
-    code: Literal["invalidRequest", "badRequest", "unauthorized", "forbidden", "internalError"]
-    message: str
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
-    descriptions = {
-        400: "Missing or invalid parameters",
-        401: "Missing or unknown X-API-Key",
-        404: "No such session in this API key's realm",
-        409: "The session is no longer `sent`",
-        413: "Request body too large",
-        500: "Internal error",
-        503: "Storage unavailable",
-    }
-    return {s: {"model": Error, "description": descriptions[s]} for s in statuses}
+class UnsupportedMediaType(PushgateError):
+    status = 415
+    code = "invalidRequest"
 
 
 def _timestamp(ms: int) -> str:
@@ -97,65 +59,66 @@ def services(request: Request) -> Services:
     return found
 
 
-async def realm_of_key(request: Request, key: Annotated[str | None, Security(_api_key)]) -> str:
-    return await services(request).accounts.realm_for_api_key(key)
+async def _realm(request: Request) -> str:
+    return await services(request).accounts.realm_for_api_key(request.headers.get("x-api-key"))
 
 
-Realm = Annotated[str, Depends(realm_of_key)]
-SessionId = Annotated[str, Path(description="The PushAuth session id")]
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}" if location else str(first["msg"])
 
 
-def _session_id(raw: str) -> str:
+async def _body(request: Request, model: type[Model]) -> Model:
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType("the body must be application/json")
     try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise NotFound("no such session", reason="malformed session id") from None
+        data = strict_json_object(await request.body())
+    except ValueError as exc:
+        raise InvalidRequest(f"request body is not a valid JSON object: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(_validation_message(exc)) from exc
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=PushAuthenticationSession,
-    response_description="The new session; `status` is `sent`, or `error` if nothing was sent",
-    responses=_errors(400, 401, 413, 500, 503),
-    summary="Create a PushAuth session and notify every device of the user",
-)
-async def create_session(request: Request, body: SessionCreate, realm: Realm) -> JSONResponse:
-    note = body.notification or Notification()
+def _session_id(request: Request) -> str:
+    raw = request.path_params["id"]
+    if not _UUID.fullmatch(raw):
+        raise NotFound("no such session", reason="malformed session id")
+    return str(raw)
+
+
+def _wait_seconds(request: Request) -> int:
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return 0
+    if not _WAIT.fullmatch(raw) or int(raw) > MAX_WAIT_SECONDS:
+        raise InvalidRequest(f"wait: must be an integer from 0 to {MAX_WAIT_SECONDS}")
+    return int(raw)
+
+
+async def create_session(request: Request) -> JSONResponse:
+    realm = await _realm(request)
+    body = await _body(request, SessionCreate)
+    note = body.notification
     content = Content(
-        title=note.title or DEFAULT_TITLE,
-        subtitle=note.subtitle,
-        body=note.body,
-        payload=note.payload,
+        title=(note.title if note else None) or DEFAULT_TITLE,
+        subtitle=note.subtitle if note else None,
+        body=note.body if note else None,
+        payload=note.payload if note else None,
     )
     svc = services(request)
     session = await svc.sessions.create(realm, NewSession(body.user, content, body.secondsToExpire))
     return JSONResponse(session_json(session, svc.clock.now_ms()), 201)
 
 
-@router.get(
-    "/{id}",
-    response_model=PushAuthenticationSession,
-    response_description="The session",
-    responses=_errors(400, 401, 404, 500, 503),
-    summary="Read a PushAuth session, optionally waiting for its answer",
-)
-async def get_session(
-    request: Request,
-    id: SessionId,
-    realm: Realm,
-    wait: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=MAX_WAIT_SECONDS,
-            description="Seconds to hold the request until the status leaves `sent` "
-            "(answers at once when it does; 0 or absent: no waiting)",
-        ),
-    ] = None,
-) -> JSONResponse:
+async def get_session(request: Request) -> JSONResponse:
+    realm = await _realm(request)
+    session_id = _session_id(request)
+    wait = _wait_seconds(request)
     svc = services(request)
-    session_id = _session_id(id)
     if wait:
         limit = min(wait, svc.settings.max_wait_seconds)
         session = await svc.sessions.wait(realm, session_id, limit)
@@ -164,16 +127,17 @@ async def get_session(
     return JSONResponse(session_json(session, svc.clock.now_ms()))
 
 
-@router.patch(
-    "/{id}",
-    response_model=PushAuthenticationSession,
-    response_description="The canceled session",
-    responses=_errors(400, 401, 404, 409, 413, 500, 503),
-    summary="Cancel a PushAuth session (the only update supported)",
-)
-async def update_session(
-    request: Request, id: SessionId, body: SessionUpdate, realm: Realm
-) -> JSONResponse:
+async def update_session(request: Request) -> JSONResponse:
+    realm = await _realm(request)
+    session_id = _session_id(request)
+    await _body(request, SessionUpdate)  # only {"status": "canceled"} gets this far
     svc = services(request)
-    session = await svc.sessions.cancel(realm, _session_id(id))
+    session = await svc.sessions.cancel(realm, session_id)
     return JSONResponse(session_json(session, svc.clock.now_ms()))
+
+
+routes = [
+    Route("/v1/push/sessions", create_session, methods=["POST"]),
+    Route("/v1/push/sessions/{id}", get_session, methods=["GET"]),
+    Route("/v1/push/sessions/{id}", update_session, methods=["PATCH"]),
+]
