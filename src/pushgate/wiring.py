@@ -3,7 +3,7 @@ concrete adapters."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from pushgate.accounts.service import AccountService
 from pushgate.api.app import create_app
@@ -64,7 +64,7 @@ async def migrate_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> Starlette:
     """The uvicorn factory used by `pushgate serve` (one per worker process)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)

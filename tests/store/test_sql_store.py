@@ -178,10 +178,13 @@ async def test_pending_lists_only_open_notifications_of_live_sessions(
     late = _notification(expired, device)
     async with services.store.transaction() as tx:
         await tx.add_session(expired, [late])
-        rows = await tx.pending_notifications(device.id, NOW + 20, 50)
-        assert [n.message_id for n, _ in rows] == [notification.message_id]
+        found = await tx.device_and_pending("/", "mech-1", NOW + 20, 50)
+        assert found is not None
+        assert found[:2] == (device, user)
+        assert [n.message_id for n, _ in found[2]] == [notification.message_id]
         await tx.answer_notification(notification.message_id, NOW + 21)
-        assert await tx.pending_notifications(device.id, NOW + 22, 50) == []
+        assert await tx.device_and_pending("/", "mech-1", NOW + 22, 50) == (device, user, [])
+        assert await tx.device_and_pending("/", "no-such-mechanism", NOW + 22, 50) is None
 
 
 async def test_expire_due_takes_only_pending_sessions_past_their_deadline(

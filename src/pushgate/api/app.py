@@ -1,4 +1,4 @@
-"""The ASGI application: routers, error rendering, body cap, and the lifespan that owns the
+"""The ASGI application: routes, error rendering, body cap, and the lifespan that owns the
 expiry sweeper (STYLE.md §15: every background task has an owner)."""
 
 from __future__ import annotations
@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
 
-from pushgate import __version__
 from pushgate.api import device, errors, openapi, rp_sessions
 from pushgate.api.limits import BodyLimit
 from pushgate.errors import PushgateError
@@ -31,9 +33,9 @@ async def _sweep_expired(services: Services) -> None:
         await anyio.sleep(services.settings.expiry_sweep_seconds)
 
 
-def create_app(services: Services, *, close_store: bool = True) -> FastAPI:
+def create_app(services: Services, *, close_store: bool = True) -> Starlette:
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_sweep_expired, services)
@@ -44,24 +46,32 @@ def create_app(services: Services, *, close_store: bool = True) -> FastAPI:
             if close_store:
                 await services.store.aclose()
 
-    app = FastAPI(title="pushgate", version=__version__, lifespan=lifespan)
-    app.state.services = services
-    errors.install(app)
-    app.router.routes.extend(rp_sessions.routes)
-    app.router.routes.extend(device.routes)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> JSONResponse:
+    async def healthz(_request: Request) -> JSONResponse:
         async with services.store.autocommit() as db:
             await db.get_realm("/")
         return JSONResponse({"status": "ok"})
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    document = openapi.build()
+
+    async def openapi_json(_request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    async def docs(_request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="pushgate API")
+
+    # Plain Starlette: FastAPI's per-request machinery cost as much CPU as a whole handler
+    # (issue #3); requests are validated by the pydantic models in `rp_models`.
+    app = Starlette(
+        routes=[
+            *rp_sessions.routes,
+            *device.routes,
+            Route("/healthz", healthz),
+            Route("/openapi.json", openapi_json),
+            Route("/docs", docs),
+        ],
+        middleware=[Middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)],
+        exception_handlers=errors.handlers(),
+        lifespan=lifespan,
+    )
+    app.state.services = services
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        app.openapi_schema = openapi.build()
-    return app.openapi_schema

@@ -7,19 +7,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from pushgate.errors import BadDeviceMessage, PushgateError
 
 log = logging.getLogger("pushgate.api")
 
 _CODE_BY_STATUS = {
-    400: "invalidRequest",  # FastAPI's "error parsing the body": not JSON, too deep, bad UTF-8
     401: "unauthorized",
     403: "forbidden",
     413: "invalidRequest",
@@ -64,23 +64,6 @@ def _pushgate_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request, status, exc.code, exc.message)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    if first.get("type") == "json_invalid":
-        return "request body is not valid JSON"
-    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-    text = str(first.get("msg", "invalid value"))
-    return f"{location}: {text}" if location else text
-
-
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return render(request, 400, "invalidRequest", _validation_message(exc))
-
-
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, "badRequest")
@@ -96,8 +79,9 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return render(request, 500, "internalError", "internal error")
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(PushgateError, _pushgate_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+def handlers() -> dict[Any, Callable[[Request, Exception], JSONResponse]]:
+    return {
+        PushgateError: _pushgate_error,
+        StarletteHTTPException: _http_error,
+        Exception: _unexpected,
+    }

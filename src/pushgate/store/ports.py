@@ -108,9 +108,12 @@ class Transaction(Protocol):
         write the audit entry, atomically: all of it, or nothing and False."""
         ...
 
-    async def pending_notifications(
-        self, device_id: str, now_ms: int, limit: int
-    ) -> Sequence[tuple[Notification, PushSession]]: ...
+    async def device_and_pending(
+        self, realm: str, mechanism_uid: str, now_ms: int, limit: int
+    ) -> tuple[Device, User, Sequence[tuple[Notification, PushSession]]] | None:
+        """A device, its user and its open notifications of live sessions, in one read."""
+        ...
+
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]: ...
 
     async def audit(

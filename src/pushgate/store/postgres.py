@@ -94,13 +94,6 @@ _OPEN_NOTIFICATION = (
 _ANSWER_NOTIFICATION = (
     "UPDATE notifications SET answered_ms = $2 WHERE message_id = $1 AND answered_ms IS NULL"
 )
-_PENDING_NOTIFICATIONS = (
-    f"SELECT {_columns(t.notifications, 'n', 'n_')}, {_columns(t.sessions, 's', 's_')}"
-    " FROM notifications n JOIN sessions s ON s.id = n.session_id"
-    " WHERE n.device_id = $1 AND n.answered_ms IS NULL"
-    f" AND s.status = '{_PENDING}' AND s.expires_ms > $2"
-    " ORDER BY n.created_ms, n.message_id LIMIT $3"
-)
 # A CTE runs once; as an IN (...) subquery the LIMIT could be applied per re-scan.
 _EXPIRE_DUE = (
     f"WITH due AS (SELECT id FROM sessions WHERE status = '{_PENDING}' AND expires_ms <= $1"
@@ -149,6 +142,16 @@ _ADD_SESSION = (
     " INSERT INTO audit (realm, at_ms, event, subject, data) VALUES ("
     + ", ".join(f"${_SESSION_COLUMNS + _NOTIFICATION_COLUMNS + i}" for i in range(1, 6))
     + ")"
+)
+_DEVICE_AND_PENDING = (
+    f"SELECT {_columns(t.devices, 'd', 'd_')}, {_columns(t.users, 'u', 'u_')},"
+    f" {_columns(t.notifications, 'n', 'n_')}, {_columns(t.sessions, 's', 's_')}"
+    " FROM devices d JOIN users u ON u.id = d.user_id"
+    " LEFT JOIN (notifications n JOIN sessions s ON s.id = n.session_id"
+    f" AND s.status = '{_PENDING}' AND s.expires_ms > $3)"
+    " ON n.device_id = d.id AND n.answered_ms IS NULL"
+    " WHERE d.realm = $1 AND d.mechanism_uid = $2"
+    " ORDER BY n.created_ms, n.message_id LIMIT $4"
 )
 _USER_AND_DEVICES = (
     f"SELECT {_columns(t.users, 'u', 'u_')}, {_columns(t.devices, 'd', 'd_')}"
@@ -425,14 +428,23 @@ class PostgresTransaction:
             raise RuntimeError(f"session {session_id} finished without its notification")
         return won is not None
 
-    async def pending_notifications(
-        self, device_id: str, now_ms: int, limit: int
-    ) -> Sequence[tuple[Notification, PushSession]]:
-        found = await self._conn.fetch(_PENDING_NOTIFICATIONS, device_id, now_ms, limit)
-        return [
+    async def device_and_pending(
+        self, realm: str, mechanism_uid: str, now_ms: int, limit: int
+    ) -> tuple[Device, User, Sequence[tuple[Notification, PushSession]]] | None:
+        found = await self._conn.fetch(_DEVICE_AND_PENDING, realm, mechanism_uid, now_ms, limit)
+        if not found:
+            return None
+        first = found[0]
+        pending = [
             (rows.notification(rows.prefixed(r, "n_")), rows.session(rows.prefixed(r, "s_")))
             for r in found
+            if r["n_message_id"] is not None
         ]
+        return (
+            rows.device(rows.prefixed(first, "d_")),
+            rows.user(rows.prefixed(first, "u_")),
+            pending,
+        )
 
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
         found = await self._conn.fetch(_EXPIRE_DUE, now_ms, SessionStatus.EXPIRED.value, limit)

@@ -388,7 +388,7 @@ class SqlTransaction:
         await self.audit(audit.realm, audit.event, audit.subject, audit.data, audit.at_ms)
         return True
 
-    async def pending_notifications(
+    async def _pending_notifications(
         self, device_id: str, now_ms: int, limit: int
     ) -> Sequence[tuple[Notification, PushSession]]:
         params = {"device_id": device_id, "now_ms": now_ms, "limit": limit}
@@ -400,6 +400,14 @@ class SqlTransaction:
             )
             for r in found
         ]
+
+    async def device_and_pending(
+        self, realm: str, mechanism_uid: str, now_ms: int, limit: int
+    ) -> tuple[Device, User, Sequence[tuple[Notification, PushSession]]] | None:
+        found = await self.get_device(realm, mechanism_uid)
+        if found is None:
+            return None
+        return *found, await self._pending_notifications(found[0].id, now_ms, limit)
 
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
         c = t.sessions.c
