@@ -47,6 +47,21 @@ def _columns(table: Table, alias: str, prefix: str = "") -> str:
     return ", ".join(f"{alias}.{c.name} AS {prefix}{c.name}" for c in table.columns)
 
 
+_NAMES = {table.name: [c.name for c in table.columns] for table in t.metadata.sorted_tables}
+
+
+def _split(record: asyncpg.Record, *tables: Table) -> list[dict[str, Any]]:
+    """A joined row cut back into one mapping per table, by position: the SELECT lists each
+    table's columns in schema order (`_columns`), and slicing is ~10x cheaper than names."""
+    values = tuple(record.values())
+    parts, start = [], 0
+    for table in tables:
+        names = _NAMES[table.name]
+        parts.append(dict(zip(names, values[start : start + len(names)], strict=True)))
+        start += len(names)
+    return parts
+
+
 def _insert(table: Table, *, ignore_duplicate: bool = False) -> str:
     names = [c.name for c in table.columns if not (table is t.audit and c.name == "id")]
     placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
@@ -311,7 +326,8 @@ class PostgresTransaction:
         row = await self._conn.fetchrow(_GET_DEVICE, realm, mechanism_uid)
         if row is None:
             return None
-        return rows.device(rows.prefixed(row, "d_")), rows.user(rows.prefixed(row, "u_"))
+        device, user = _split(row, t.devices, t.users)
+        return rows.device(device), rows.user(user)
 
     async def active_devices(self, user_id: str) -> Sequence[Device]:
         found = await self._conn.fetch(_ACTIVE_DEVICES, user_id, DeviceStatus.ACTIVE.value)
@@ -325,8 +341,9 @@ class PostgresTransaction:
         )
         if not found:
             return None, []
-        devices = [rows.device(rows.prefixed(r, "d_")) for r in found if r["d_id"] is not None]
-        return rows.user(rows.prefixed(found[0], "u_")), devices
+        parts = [_split(r, t.users, t.devices) for r in found]
+        devices = [rows.device(device) for _, device in parts if device["id"] is not None]
+        return rows.user(parts[0][0]), devices
 
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None:
         await self._conn.execute(
@@ -394,10 +411,9 @@ class PostgresTransaction:
         row = await self._conn.fetchrow(_OPEN_NOTIFICATION, message_id, realm)
         if row is None:
             return None
+        notification, device, session = _split(row, t.notifications, t.devices, t.sessions)
         return OpenNotification(
-            rows.notification(rows.prefixed(row, "n_")),
-            rows.device(rows.prefixed(row, "d_")),
-            rows.session(rows.prefixed(row, "s_")),
+            rows.notification(notification), rows.device(device), rows.session(session)
         )
 
     async def answer_notification(self, message_id: str, now_ms: int) -> bool:
@@ -434,17 +450,14 @@ class PostgresTransaction:
         found = await self._conn.fetch(_DEVICE_AND_PENDING, realm, mechanism_uid, now_ms, limit)
         if not found:
             return None
-        first = found[0]
+        parts = [_split(r, t.devices, t.users, t.notifications, t.sessions) for r in found]
+        device, user, _, _ = parts[0]
         pending = [
-            (rows.notification(rows.prefixed(r, "n_")), rows.session(rows.prefixed(r, "s_")))
-            for r in found
-            if r["n_message_id"] is not None
+            (rows.notification(n), rows.session(s))
+            for _, _, n, s in parts
+            if n["message_id"] is not None  # the LEFT JOIN found no open notification
         ]
-        return (
-            rows.device(rows.prefixed(first, "d_")),
-            rows.user(rows.prefixed(first, "u_")),
-            pending,
-        )
+        return rows.device(device), rows.user(user), pending
 
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
         found = await self._conn.fetch(_EXPIRE_DUE, now_ms, SessionStatus.EXPIRED.value, limit)
