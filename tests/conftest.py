@@ -18,7 +18,13 @@ from pushgate.api.app import create_app
 from pushgate.services import Services
 from pushgate.settings import Settings
 from pushgate.wiring import build_services, migrate_database
-from tests.support import IN_CI, POSTGRES_ADMIN_URL, FakeClock, empty_database
+from tests.support import (
+    IN_CI,
+    POSTGRES_ADMIN_URL,
+    TEST_SECRET_KEY,
+    FakeClock,
+    empty_database,
+)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -76,7 +82,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_url="http://testserver")
+    return Settings(
+        database_url=database_url, public_url="http://testserver", secret_key=TEST_SECRET_KEY
+    )
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ class FakeClock:
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The key that seals device secrets in every test database (never a real one).
+TEST_SECRET_KEY = "dGVzdC1zZWNyZXQta2V5LW9mLTMyLWJ5dGVzLi4uLi4="
 POSTGRES_ADMIN_URL = os.environ.get(
     "PUSHGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

@@ -22,6 +22,11 @@ DEFAULT_PUBLIC_URL = "http://localhost:8080"
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # The AES-256-GCM key that seals device secrets at rest: 32 bytes in standard Base64. When
+    # empty, the key is read from `secret_key_file`, which is created on first use. Every
+    # process on one database needs the same key; without it no device can answer.
+    secret_key: str = ""
+    secret_key_file: str = "pushgate.key"  # noqa: S105 - a file name, not a key
     public_url: str = DEFAULT_PUBLIC_URL
     # Shown by the authenticator app as the account's issuer. Keep its base64url free of
     # '-' and '_': legacy iOS decodes QR text params with standard Base64 (spec §2).

@@ -5,6 +5,7 @@ changes nothing, bodies over 64 KiB a 413.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -18,7 +19,9 @@ from pushgate.protocol.device_messages import poll_claims
 from pushgate.protocol.encoding import b64std_decode
 from pushgate.services import Services
 from pushgate.simulator import new_device, new_mechanism_uid, refresh_body, registration_body
+from pushgate.store.sealing import Sealer
 from tests.api.helpers import MALFORMED, REFUSED, Api, Phone, endpoint
+from tests.support import TEST_SECRET_KEY
 
 
 @pytest.fixture
@@ -65,7 +68,12 @@ async def test_register_answers_exactly_200_empty_object_and_stores_the_device(a
     assert (row["device_type"], row["communication_type"]) == ("android", "gcm")
     assert row["status"] == "active"
     assert row["realm"] == "/"
-    assert bytes(row["secret"]) == uri.secret
+    # Stored sealed (AES-GCM under the server key, bound to the row), never as it is.
+    stored = bytes(row["secret"])
+    assert uri.secret not in stored
+    assert Sealer(base64.b64decode(TEST_SECRET_KEY)).open(stored, f"devices/{row['id']}") == (
+        uri.secret
+    )
     assert await api.audit_events(row["id"]) == ["device.registered"]
 
 

@@ -20,6 +20,7 @@ def run(tmp_path: Path) -> Invoke:
     env = {
         "PUSHGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "PUSHGATE_PUBLIC_URL": "https://auth.example.com",
+        "PUSHGATE_SECRET_KEY_FILE": str(tmp_path / "pushgate.key"),
         "PUSHGATE_CONFIG": "",
     }
     runner = CliRunner()

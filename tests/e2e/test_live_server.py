@@ -29,7 +29,7 @@ from pushgate.settings import Settings
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Notification, SimulatorError, answer_body, new_device
 from pushgate.wiring import build_services
-from tests.support import empty_database
+from tests.support import TEST_SECRET_KEY, empty_database
 
 
 def _free_port() -> int:
@@ -54,7 +54,7 @@ class LiveServer:
 async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(database_url=database_url, public_url=base)
+    settings = Settings(database_url=database_url, public_url=base, secret_key=TEST_SECRET_KEY)
     services = build_services(settings)  # the system clock: the server uses it too
     await empty_database(services)
     key = await services.accounts.create_api_key("/")
@@ -63,6 +63,7 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
         **os.environ,
         "PUSHGATE_DATABASE_URL": database_url,
         "PUSHGATE_PUBLIC_URL": base,
+        "PUSHGATE_SECRET_KEY": TEST_SECRET_KEY,
         "PUSHGATE_LOG_FORMAT": "json",
         "PUSHGATE_LOG_LEVEL": "DEBUG",
         "PUSHGATE_EXPIRY_SWEEP_SECONDS": "0.2",

@@ -32,6 +32,7 @@ from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.listen import FINISHED_CHANNEL, NOTIFY_BATCH, listen_forever
 from pushgate.store.ports import AuditEntry, OpenNotification
+from pushgate.store.sealing import Sealer
 from pushgate.store.sql import create_engine
 
 _PENDING = SessionStatus.PENDING.value
@@ -196,7 +197,8 @@ async def _reset(conn: asyncpg.Connection) -> None:
 
 
 class PostgresStore:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, sealer: Sealer, *, pool_size: int = 10) -> None:
+        self._sealer = sealer
         # The SQLAlchemy engine serves migrations and administration; it connects only if used.
         self.engine = create_engine(url, pool_size=1)
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -218,7 +220,7 @@ class PostgresStore:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn, conn.transaction():
-                yield PostgresTransaction(conn)
+                yield PostgresTransaction(conn, self._sealer)
         except _UNAVAILABLE as exc:
             raise Unavailable("storage is unavailable", reason=repr(exc)) from exc
 
@@ -227,7 +229,7 @@ class PostgresStore:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn:
-                yield PostgresTransaction(conn)
+                yield PostgresTransaction(conn, self._sealer)
         except _UNAVAILABLE as exc:
             raise Unavailable("storage is unavailable", reason=repr(exc)) from exc
 
@@ -243,8 +245,9 @@ class PostgresStore:
 
 
 class PostgresTransaction:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, sealer: Sealer) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     # realms, users, keys -------------------------------------------------------------------
 
@@ -295,22 +298,12 @@ class PostgresTransaction:
     # registration and devices ----------------------------------------------------------------
 
     async def add_registration(self, registration: PendingRegistration) -> None:
-        values = {
-            "message_id": registration.message_id,
-            "realm": registration.realm,
-            "user_id": registration.user_id,
-            "device_id": registration.device_id,
-            "secret": registration.secret,
-            "challenge": registration.challenge,
-            "created_ms": registration.created_ms,
-            "expires_ms": registration.expires_ms,
-            "completed_ms": registration.completed_ms,
-        }
+        values = rows.registration_values(registration, self._sealer)
         await self._conn.execute(_insert(t.registrations), *_args(t.registrations, values))
 
     async def get_registration(self, realm: str, message_id: str) -> PendingRegistration | None:
         row = await self._conn.fetchrow(_GET_REGISTRATION, message_id, realm)
-        return rows.registration(row) if row else None
+        return rows.registration(row, self._sealer) if row else None
 
     async def complete_registration(self, message_id: str, now_ms: int) -> bool:
         return _updated_one(await self._conn.execute(_COMPLETE_REGISTRATION, message_id, now_ms))
@@ -318,7 +311,7 @@ class PostgresTransaction:
     async def add_device(self, device: Device) -> bool:
         status = await self._conn.execute(
             _insert(t.devices, ignore_duplicate=True),
-            *_args(t.devices, rows.device_values(device)),
+            *_args(t.devices, rows.device_values(device, self._sealer)),
         )
         return _updated_one(status)
 
@@ -327,11 +320,11 @@ class PostgresTransaction:
         if row is None:
             return None
         device, user = _split(row, t.devices, t.users)
-        return rows.device(device), rows.user(user)
+        return rows.device(device, self._sealer), rows.user(user)
 
     async def active_devices(self, user_id: str) -> Sequence[Device]:
         found = await self._conn.fetch(_ACTIVE_DEVICES, user_id, DeviceStatus.ACTIVE.value)
-        return [rows.device(r) for r in found]
+        return [rows.device(r, self._sealer) for r in found]
 
     async def user_and_devices(
         self, realm: str, username: str
@@ -342,7 +335,9 @@ class PostgresTransaction:
         if not found:
             return None, []
         parts = [_split(r, t.users, t.devices) for r in found]
-        devices = [rows.device(device) for _, device in parts if device["id"] is not None]
+        devices = [
+            rows.device(device, self._sealer) for _, device in parts if device["id"] is not None
+        ]
         return rows.user(parts[0][0]), devices
 
     async def update_device(self, device_id: str, details: DeviceDetails, now_ms: int) -> None:
@@ -413,7 +408,9 @@ class PostgresTransaction:
             return None
         notification, device, session = _split(row, t.notifications, t.devices, t.sessions)
         return OpenNotification(
-            rows.notification(notification), rows.device(device), rows.session(session)
+            rows.notification(notification),
+            rows.device(device, self._sealer),
+            rows.session(session),
         )
 
     async def answer_notification(self, message_id: str, now_ms: int) -> bool:
@@ -457,7 +454,7 @@ class PostgresTransaction:
             for _, _, n, s in parts
             if n["message_id"] is not None  # the LEFT JOIN found no open notification
         ]
-        return rows.device(device), rows.user(user), pending
+        return rows.device(device, self._sealer), rows.user(user), pending
 
     async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
         found = await self._conn.fetch(_EXPIRE_DUE, now_ms, SessionStatus.EXPIRED.value, limit)

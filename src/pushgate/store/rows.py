@@ -1,5 +1,7 @@
 """Row ↔ model mapping shared by the store adapters. A row is any mapping of column name to
-value: an asyncpg Record or a SQLAlchemy row's `_mapping`. Pure."""
+value: an asyncpg Record or a SQLAlchemy row's `_mapping`. Shared secrets are sealed on the
+way in and opened on the way out (`sealing.py`), so nothing above the store sees a sealed
+value and nothing below it a plain one. Pure."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pushgate.accounts.model import ApiKey, Realm, User
 from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
 from pushgate.protocol.push_payload import PushType
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
+from pushgate.store.sealing import Sealer
 
 Row = Mapping[Any, Any]
 
@@ -31,13 +34,22 @@ def api_key(row: Row) -> ApiKey:
     return ApiKey(row["id"], row["realm"], row["key_hash"], row["created_ms"], row["revoked_ms"])
 
 
-def registration(row: Row) -> PendingRegistration:
+def _registration_context(message_id: str) -> str:
+    return f"registrations/{message_id}"
+
+
+def _device_context(device_id: str) -> str:
+    return f"devices/{device_id}"
+
+
+def registration(row: Row, sealer: Sealer) -> PendingRegistration:
+    message_id = row["message_id"]
     return PendingRegistration(
-        message_id=row["message_id"],
+        message_id=message_id,
         realm=row["realm"],
         user_id=row["user_id"],
         device_id=row["device_id"],
-        secret=bytes(row["secret"]),
+        secret=sealer.open(bytes(row["secret"]), _registration_context(message_id)),
         challenge=bytes(row["challenge"]),
         created_ms=row["created_ms"],
         expires_ms=row["expires_ms"],
@@ -45,13 +57,28 @@ def registration(row: Row) -> PendingRegistration:
     )
 
 
-def device(row: Row) -> Device:
+def registration_values(r: PendingRegistration, sealer: Sealer) -> dict[str, Any]:
+    return {
+        "message_id": r.message_id,
+        "realm": r.realm,
+        "user_id": r.user_id,
+        "device_id": r.device_id,
+        "secret": sealer.seal(r.secret, _registration_context(r.message_id)),
+        "challenge": r.challenge,
+        "created_ms": r.created_ms,
+        "expires_ms": r.expires_ms,
+        "completed_ms": r.completed_ms,
+    }
+
+
+def device(row: Row, sealer: Sealer) -> Device:
+    device_id = row["id"]
     return Device(
-        id=row["id"],
+        id=device_id,
         realm=row["realm"],
         user_id=row["user_id"],
         mechanism_uid=row["mechanism_uid"],
-        secret=bytes(row["secret"]),
+        secret=sealer.open(bytes(row["secret"]), _device_context(device_id)),
         push_token=row["push_token"],
         device_type=row["device_type"],
         communication_type=row["communication_type"],
@@ -62,13 +89,13 @@ def device(row: Row) -> Device:
     )
 
 
-def device_values(d: Device) -> dict[str, Any]:
+def device_values(d: Device, sealer: Sealer) -> dict[str, Any]:
     return {
         "id": d.id,
         "realm": d.realm,
         "user_id": d.user_id,
         "mechanism_uid": d.mechanism_uid,
-        "secret": d.secret,
+        "secret": sealer.seal(d.secret, _device_context(d.id)),
         "push_token": d.push_token,
         "device_type": d.device_type,
         "communication_type": d.communication_type,

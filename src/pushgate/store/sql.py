@@ -29,6 +29,7 @@ from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.ports import AuditEntry, OpenNotification
+from pushgate.store.sealing import Sealer
 
 
 def async_url(url: str) -> str:
@@ -75,18 +76,19 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: Sealer) -> None:
         self.engine = engine
+        self._sealer = sealer
 
     @classmethod
-    def from_url(cls, url: str) -> SqlStore:
-        return cls(create_engine(url))
+    def from_url(cls, url: str, sealer: Sealer) -> SqlStore:
+        return cls(create_engine(url), sealer)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
         try:
             async with self.engine.begin() as conn:
-                yield SqlTransaction(conn)
+                yield SqlTransaction(conn, self._sealer)
         except DBAPIError as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise Unavailable("storage is unavailable", reason=str(exc.orig)) from exc
@@ -187,8 +189,9 @@ def _finish_statement(before_deadline: bool, with_detail: bool) -> Any:
 
 
 class SqlTransaction:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, sealer: Sealer) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     async def _insert(self, table: Table, values: Mapping[str, Any]) -> None:
         await self._conn.execute(table.insert(), dict(values))
@@ -249,25 +252,12 @@ class SqlTransaction:
     # registration and devices ----------------------------------------------------------------
 
     async def add_registration(self, registration: PendingRegistration) -> None:
-        await self._insert(
-            t.registrations,
-            {
-                "message_id": registration.message_id,
-                "realm": registration.realm,
-                "user_id": registration.user_id,
-                "device_id": registration.device_id,
-                "secret": registration.secret,
-                "challenge": registration.challenge,
-                "created_ms": registration.created_ms,
-                "expires_ms": registration.expires_ms,
-                "completed_ms": registration.completed_ms,
-            },
-        )
+        await self._insert(t.registrations, rows.registration_values(registration, self._sealer))
 
     async def get_registration(self, realm: str, message_id: str) -> PendingRegistration | None:
         params = {"message_id": message_id, "realm": realm}
         row = (await self._conn.execute(_GET_REGISTRATION, params)).first()
-        return rows.registration(row._mapping) if row else None
+        return rows.registration(row._mapping, self._sealer) if row else None
 
     async def complete_registration(self, message_id: str, now_ms: int) -> bool:
         c = t.registrations.c
@@ -279,7 +269,7 @@ class SqlTransaction:
         return bool(result.rowcount == 1)
 
     async def add_device(self, device: Device) -> bool:
-        return await self._insert_new(t.devices, rows.device_values(device))
+        return await self._insert_new(t.devices, rows.device_values(device, self._sealer))
 
     async def get_device(self, realm: str, mechanism_uid: str) -> tuple[Device, User] | None:
         params = {"realm": realm, "mechanism_uid": mechanism_uid}
@@ -287,11 +277,11 @@ class SqlTransaction:
         if row is None:
             return None
         m = row._mapping
-        return rows.device(rows.prefixed(m, "d_")), rows.user(rows.prefixed(m, "u_"))
+        return rows.device(rows.prefixed(m, "d_"), self._sealer), rows.user(rows.prefixed(m, "u_"))
 
     async def active_devices(self, user_id: str) -> Sequence[Device]:
         found = await self._conn.execute(_ACTIVE_DEVICES, {"user_id": user_id})
-        return [rows.device(r._mapping) for r in found]
+        return [rows.device(r._mapping, self._sealer) for r in found]
 
     async def user_and_devices(
         self, realm: str, username: str
@@ -362,7 +352,7 @@ class SqlTransaction:
         m = row._mapping
         return OpenNotification(
             rows.notification(rows.prefixed(m, "n_")),
-            rows.device(rows.prefixed(m, "d_")),
+            rows.device(rows.prefixed(m, "d_"), self._sealer),
             rows.session(rows.prefixed(m, "s_")),
         )
 
