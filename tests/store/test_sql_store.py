@@ -203,6 +203,9 @@ async def test_expire_due_takes_only_pending_sessions_past_their_deadline(
     assert len(second) == 2
     assert third == []
     assert {sid for sid, _ in [*first, *second]} == {s.id for s in due}
+    async with services.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        audited = (await conn.execute(select(schema.audit.c.subject, schema.audit.c.event))).all()
+    assert sorted(audited) == sorted((s.id, "session.expired") for s in due)
 
 
 async def test_update_device_keeps_name_when_absent(services: Services) -> None:

@@ -25,7 +25,7 @@ from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.machine import Event, next_status
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
-from pushgate.store.ports import AuditEntry, Store, Transaction
+from pushgate.store.ports import EXPIRED_EVENT, AuditEntry, Store, Transaction
 
 log = logging.getLogger("pushgate.sessions")
 EXPIRE_BATCH = 500
@@ -138,7 +138,7 @@ class SessionService:
             if await tx.finish_session(
                 session.id, SessionStatus.EXPIRED, None, now, before_deadline=False
             ):
-                await tx.audit(session.realm, "session.expired", session.id, {}, now)
+                await tx.audit(session.realm, EXPIRED_EVENT, session.id, {}, now)
                 return dataclasses.replace(session, status=SessionStatus.EXPIRED, updated_ms=now)
             reread = await tx.get_session(session.realm, session.id)
             assert reread is not None  # sessions are never deleted
@@ -253,8 +253,6 @@ class SessionService:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             expired = await tx.expire_due(now, limit)
-            for session_id, realm in expired:
-                await tx.audit(realm, "session.expired", session_id, {}, now)
         for session_id, _ in expired:
             self._events.publish(session_id)
         if expired:

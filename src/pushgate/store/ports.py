@@ -26,6 +26,8 @@ from pushgate.devices.model import Device, PendingRegistration
 from pushgate.protocol.device_messages import DeviceDetails
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
 
+EXPIRED_EVENT = "session.expired"
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -114,7 +116,10 @@ class Transaction(Protocol):
         """A device, its user and its open notifications of live sessions, in one read."""
         ...
 
-    async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]: ...
+    async def expire_due(self, now_ms: int, limit: int) -> Sequence[tuple[str, str]]:
+        """Expire up to `limit` pending sessions past their deadline, oldest first, writing an
+        `EXPIRED_EVENT` audit entry for each; their (id, realm)."""
+        ...
 
     async def audit(
         self, realm: str, event: str, subject: str, data: Mapping[str, object], now_ms: int

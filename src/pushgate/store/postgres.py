@@ -31,7 +31,7 @@ from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.listen import FINISHED_CHANNEL, NOTIFY_BATCH, listen_forever
-from pushgate.store.ports import AuditEntry, OpenNotification
+from pushgate.store.ports import EXPIRED_EVENT, AuditEntry, OpenNotification
 from pushgate.store.sealing import Sealer
 from pushgate.store.sql import create_engine
 
@@ -113,9 +113,12 @@ _ANSWER_NOTIFICATION = (
 # A CTE runs once; as an IN (...) subquery the LIMIT could be applied per re-scan.
 _EXPIRE_DUE = (
     f"WITH due AS (SELECT id FROM sessions WHERE status = '{_PENDING}' AND expires_ms <= $1"
-    " ORDER BY expires_ms LIMIT $3 FOR UPDATE SKIP LOCKED)"
-    " UPDATE sessions s SET status = $2, updated_ms = $1 FROM due WHERE s.id = due.id"
-    " RETURNING s.id, s.realm"
+    " ORDER BY expires_ms LIMIT $3 FOR UPDATE SKIP LOCKED),"
+    " x AS (UPDATE sessions s SET status = $2, updated_ms = $1 FROM due WHERE s.id = due.id"
+    " RETURNING s.id, s.realm),"
+    " a AS (INSERT INTO audit (realm, at_ms, event, subject, data)"
+    f" SELECT realm, $1, '{EXPIRED_EVENT}', id, '{{}}' FROM x)"
+    " SELECT id, realm FROM x"
 )
 _NOTIFY = f"SELECT pg_notify('{FINISHED_CHANNEL}', $1)"
 # An answer in one statement (so it needs no BEGIN/COMMIT): the session's compare-and-set

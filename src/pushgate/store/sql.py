@@ -28,7 +28,7 @@ from pushgate.protocol.device_messages import DeviceDetails
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import rows
 from pushgate.store import schema as t
-from pushgate.store.ports import AuditEntry, OpenNotification
+from pushgate.store.ports import EXPIRED_EVENT, AuditEntry, OpenNotification
 from pushgate.store.sealing import Sealer
 
 
@@ -414,7 +414,22 @@ class SqlTransaction:
             .values(status=SessionStatus.EXPIRED.value, updated_ms=now_ms)
             .returning(c.id, c.realm)
         )
-        return [(r.id, r.realm) for r in result]
+        expired = [(r.id, r.realm) for r in result]
+        if expired:
+            await self._conn.execute(
+                t.audit.insert(),
+                [
+                    {
+                        "realm": realm,
+                        "at_ms": now_ms,
+                        "event": EXPIRED_EVENT,
+                        "subject": session_id,
+                        "data": "{}",
+                    }
+                    for session_id, realm in expired
+                ],
+            )
+        return expired
 
     async def audit(
         self, realm: str, event: str, subject: str, data: Mapping[str, object], now_ms: int
