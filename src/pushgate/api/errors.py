@@ -22,7 +22,6 @@ log = logging.getLogger("pushgate.api")
 _CODE_BY_STATUS = {
     401: "unauthorized",
     403: "forbidden",
-    413: "invalidRequest",
     500: "internalError",
     503: "internalError",
 }
@@ -42,10 +41,15 @@ def v1_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status)
 
 
-def render(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    if is_am_path(request.url.path):
+def error_response(path: str, status: int, code: str, message: str) -> JSONResponse:
+    """The face's error shape: CREST under `/json`, UnifyID's `{code, message}` elsewhere."""
+    if is_am_path(path):
         return crest(status, message)
     return v1_error(status, code, message)
+
+
+def render(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    return error_response(request.url.path, status, code, message)
 
 
 def _pushgate_error(request: Request, exc: Exception) -> JSONResponse:
