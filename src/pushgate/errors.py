@@ -9,6 +9,7 @@
     ├── NotFound             404
     ├── Conflict             409  a compare-and-set lost: the session already ended
     ├── PayloadTooLarge      413
+    ├── UnsupportedMediaType 415
     ├── InternalError        500
     └── Unavailable          503  the database cannot be reached; nothing was written
 
@@ -66,6 +67,11 @@ class Conflict(PushgateError):
 
 class PayloadTooLarge(PushgateError):
     status = 413
+    code = "invalidRequest"
+
+
+class UnsupportedMediaType(PushgateError):
+    status = 415
     code = "invalidRequest"
 
 

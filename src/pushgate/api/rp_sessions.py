@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pushgate.api.rp_models import MAX_WAIT_SECONDS, SessionCreate, SessionUpdate
-from pushgate.errors import InvalidRequest, NotFound, PushgateError
+from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
 from pushgate.services import Services
 from pushgate.sessions.model import Content, PushSession
@@ -28,11 +28,6 @@ DEFAULT_TITLE = "Sign-in request"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WAIT = re.compile(r"[0-9]{1,2}")
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class UnsupportedMediaType(PushgateError):
-    status = 415
-    code = "invalidRequest"
 
 
 def _timestamp(ms: int) -> str:
