@@ -78,7 +78,7 @@ class Transaction(Protocol):
         self,
         session: PushSession,
         notifications: Sequence[Notification],
-        audit: AuditEntry | None = None,
+        audit: AuditEntry,
     ) -> None:
         """Insert the session, its notifications and its audit entry, atomically."""
         ...

@@ -151,10 +151,6 @@ def _unnest(table: Table, first: int) -> str:
 _SESSION_COLUMNS = len(t.sessions.columns)
 _NOTIFICATION_COLUMNS = len(t.notifications.columns)
 # A session, its notifications and its audit row: one statement, so atomic without BEGIN.
-_ADD_SESSION_ONLY = (
-    f"WITH s AS ({_insert(t.sessions)})"
-    f" INSERT INTO notifications {_unnest(t.notifications, _SESSION_COLUMNS + 1)}"
-)
 _ADD_SESSION = (
     f"WITH s AS ({_insert(t.sessions)}),"
     f" n AS (INSERT INTO notifications {_unnest(t.notifications, _SESSION_COLUMNS + 1)})"
@@ -366,20 +362,14 @@ class PostgresTransaction:
         self,
         session: PushSession,
         notifications: Sequence[Notification],
-        audit: AuditEntry | None = None,
+        audit: AuditEntry,
     ) -> None:
         columns = [c.name for c in t.notifications.columns]
         values = [rows.notification_values(n) for n in notifications]
-        args = [
-            *_args(t.sessions, rows.session_values(session)),
-            *([v[name] for v in values] for name in columns),
-        ]
-        if audit is None:
-            await self._conn.execute(_ADD_SESSION_ONLY, *args)
-            return
         await self._conn.execute(
             _ADD_SESSION,
-            *args,
+            *_args(t.sessions, rows.session_values(session)),
+            *([v[name] for v in values] for name in columns),
             audit.realm,
             audit.at_ms,
             audit.event,

@@ -313,15 +313,14 @@ class SqlTransaction:
         self,
         session: PushSession,
         notifications: Sequence[Notification],
-        audit: AuditEntry | None = None,
+        audit: AuditEntry,
     ) -> None:
         await self._conn.execute(t.sessions.insert(), rows.session_values(session))
         if notifications:
             await self._conn.execute(
                 t.notifications.insert(), [rows.notification_values(n) for n in notifications]
             )
-        if audit is not None:
-            await self.audit(audit.realm, audit.event, audit.subject, audit.data, audit.at_ms)
+        await self.audit(audit.realm, audit.event, audit.subject, audit.data, audit.at_ms)
 
     async def get_session(self, realm: str, session_id: str) -> PushSession | None:
         params = {"session_id": session_id, "realm": realm}
