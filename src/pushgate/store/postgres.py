@@ -264,15 +264,8 @@ class PostgresTransaction:
         return [rows.realm(r) for r in await self._conn.fetch(_LIST_REALMS)]
 
     async def add_user(self, user: User) -> bool:
-        values = {
-            "id": user.id,
-            "realm": user.realm,
-            "username": user.username,
-            "password_hash": user.password_hash,
-            "created_ms": user.created_ms,
-        }
         status = await self._conn.execute(
-            _insert(t.users, ignore_duplicate=True), *_args(t.users, values)
+            _insert(t.users, ignore_duplicate=True), *_args(t.users, rows.user_values(user))
         )
         return _updated_one(status)
 
@@ -281,14 +274,7 @@ class PostgresTransaction:
         return rows.user(row) if row else None
 
     async def add_api_key(self, key: ApiKey) -> None:
-        values = {
-            "id": key.id,
-            "realm": key.realm,
-            "key_hash": key.key_hash,
-            "created_ms": key.created_ms,
-            "revoked_ms": key.revoked_ms,
-        }
-        await self._conn.execute(_insert(t.api_keys), *_args(t.api_keys, values))
+        await self._conn.execute(_insert(t.api_keys), *_args(t.api_keys, rows.api_key_values(key)))
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = await self._conn.fetchrow(_FIND_API_KEY, key_hash)

@@ -30,6 +30,26 @@ def user(row: Row) -> User:
     return User(row["id"], row["realm"], row["username"], row["password_hash"], row["created_ms"])
 
 
+def user_values(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "realm": u.realm,
+        "username": u.username,
+        "password_hash": u.password_hash,
+        "created_ms": u.created_ms,
+    }
+
+
+def api_key_values(k: ApiKey) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "realm": k.realm,
+        "key_hash": k.key_hash,
+        "created_ms": k.created_ms,
+        "revoked_ms": k.revoked_ms,
+    }
+
+
 def api_key(row: Row) -> ApiKey:
     return ApiKey(row["id"], row["realm"], row["key_hash"], row["created_ms"], row["revoked_ms"])
 

@@ -217,16 +217,7 @@ class SqlTransaction:
         return [rows.realm(r._mapping) for r in found]
 
     async def add_user(self, user: User) -> bool:
-        return await self._insert_new(
-            t.users,
-            {
-                "id": user.id,
-                "realm": user.realm,
-                "username": user.username,
-                "password_hash": user.password_hash,
-                "created_ms": user.created_ms,
-            },
-        )
+        return await self._insert_new(t.users, rows.user_values(user))
 
     async def get_user(self, realm: str, username: str) -> User | None:
         params = {"realm": realm, "username": username}
@@ -234,16 +225,7 @@ class SqlTransaction:
         return rows.user(row._mapping) if row else None
 
     async def add_api_key(self, key: ApiKey) -> None:
-        await self._insert(
-            t.api_keys,
-            {
-                "id": key.id,
-                "realm": key.realm,
-                "key_hash": key.key_hash,
-                "created_ms": key.created_ms,
-                "revoked_ms": key.revoked_ms,
-            },
-        )
+        await self._insert(t.api_keys, rows.api_key_values(key))
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = (await self._conn.execute(_FIND_API_KEY, {"key_hash": key_hash})).first()
