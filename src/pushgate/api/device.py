@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pushgate.accounts.model import normalize_realm
-from pushgate.api.rp_sessions import services
+from pushgate.api.context import services
 from pushgate.errors import BadDeviceMessage, InvalidRequest
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol.encoding import strict_json_object

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pushgate.api.context import services
 from pushgate.api.rp_models import MAX_WAIT_SECONDS, SessionCreate, SessionUpdate
 from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
-from pushgate.services import Services
 from pushgate.sessions.model import Content, PushSession
 from pushgate.sessions.service import NewSession
 
@@ -47,11 +47,6 @@ def session_json(session: PushSession, now_ms: int) -> dict[str, object]:
         "expiresAt": _timestamp(session.expires_ms),
         "updatedAt": _timestamp(session.updated_ms),
     }
-
-
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
-    return found
 
 
 async def _realm(request: Request) -> str:
