@@ -12,7 +12,7 @@ The realm under test has a user with a registered phone and a session in every s
 the valid POSTs name that user, so fuzzed notifications become real pushes; ids are
 generated (unknown: 404, never 5xx) half the time, else drawn from those sessions and from
 one of another realm. A smaller run sends the keys schemathesis makes up (absent, empty,
-random): 401 everywhere. Bugs found are pinned by deterministic strict-xfail tests at the end,
+random): 401 everywhere. Bugs it found are pinned by deterministic tests at the end,
 along with what only `st run`'s coverage phase tries (undocumented methods).
 
 Both backends, bounded for CI (about 25 s in all): fixed example counts, `derandomize=True`
@@ -225,27 +225,6 @@ async def _seed(api: Api, schema: schemathesis.BaseSchema, backend: str, session
     return Target(api.client, schema, backend, key, own, foreign)
 
 
-# Product bugs this fuzzing found, each pinned by a strict xfail below.
-NUL_ON_POSTGRES = (
-    "PostgreSQL text cannot hold U+0000: a schema-valid POST /v1/push/sessions whose `user` "
-    "or any `notification` string contains \\u0000 is answered 500 internalError (asyncpg "
-    "CharacterNotInRepertoireError from store/postgres.py); SQLite answers 201"
-)
-ALLOW_MISSES_PATCH = (
-    "GET and PATCH /v1/push/sessions/{id} are two Starlette routes, so the 405 for any other "
-    "method names only the first one's methods: `Allow: GET, HEAD`, without PATCH (RFC 9110 "
-    "§15.5.6: Allow lists the target resource's methods); found by `st run`'s coverage phase"
-)
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    return isinstance(value, list) and any(_has_nul(item) for item in value)
-
-
 @contextlib.asynccontextmanager
 async def _serving(services: Services, *, sessions: bool) -> AsyncIterator[Target]:
     # Its own client rather than the `client` fixture: an unhandled error must reach the
@@ -282,9 +261,6 @@ async def test_with_a_valid_key(
     target: Target, operation: Operation, mode: GenerationMode, data: st.DataObject
 ) -> None:
     case = data.draw(target.cases(operation, mode), label="case")
-    if target.backend == "postgres" and mode is GenerationMode.POSITIVE:
-        # Known 500, pinned by its own strict xfail below: drop this line once src is fixed.
-        hypothesis.assume(not _has_nul(case.body))
     response = await target.send(case)
     checks = WITH_KEY_CHECKS
     refused_for = _schema_cannot_say(case) if mode is GenerationMode.POSITIVE else None
@@ -320,12 +296,9 @@ NUL_BODIES = {
 }
 
 
-async def test_a_nul_character_is_not_a_server_error(
-    bare: Target, request: pytest.FixtureRequest
-) -> None:
-    """The fuzzer's find on PostgreSQL, pinned down: every string field, both backends."""
-    if bare.backend == "postgres":
-        request.applymarker(pytest.mark.xfail(reason=NUL_ON_POSTGRES, strict=True))
+async def test_a_nul_character_is_refused_not_a_server_error(bare: Target) -> None:
+    """Once a 500 on PostgreSQL (its text cannot hold U+0000), found by the fuzzing above:
+    every string field, both backends."""
     api_operation = bare.schema["/v1/push/sessions"]["POST"]
     statuses = {}
     for name, body in NUL_BODIES.items():
@@ -334,17 +307,16 @@ async def test_a_nul_character_is_not_a_server_error(
         statuses[name] = response.status_code
         if response.status_code < 500:
             case.validate_response(response, checks=WITH_KEY_CHECKS)
-    assert all(status in (201, 400) for status in statuses.values()), statuses
+    assert all(status == 400 for status in statuses.values()), statuses
 
 
 @pytest.mark.parametrize("path", sorted({path for path, _ in OPERATIONS}))
 async def test_an_undocumented_method_is_405_with_every_allowed_one(
-    bare: Target, path: str, request: pytest.FixtureRequest
+    bare: Target, path: str
 ) -> None:
-    """What schemathesis' coverage phase tries (`st run`) and its strategies do not."""
+    """What schemathesis' coverage phase tries (`st run`) and its strategies do not; it once
+    found `Allow: GET, HEAD` without PATCH."""
     documented = {method for p, method in OPERATIONS if p == path}
-    if len(documented) > 1:  # one Starlette route per method: see ALLOW_MISSES_PATCH
-        request.applymarker(pytest.mark.xfail(reason=ALLOW_MISSES_PATCH, strict=True))
     api_operation = bare.schema[path][min(documented)]
     allowed = {}
     for method in ("OPTIONS", "PUT", "DELETE"):

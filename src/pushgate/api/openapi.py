@@ -19,7 +19,7 @@ from pushgate.api.rp_models import (
 )
 
 _ERRORS = {
-    400: "Missing or invalid parameters",
+    400: "Missing or invalid parameters (including a notification over 3072 bytes in all)",
     401: "Missing or unknown X-API-Key",
     404: "No such session in this API key's realm",
     409: "The session is no longer `sent`",
@@ -53,6 +53,20 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
+# A new session's id leads to reading and cancelling it (OpenAPI links; schemathesis and
+# generated clients follow them).
+_SESSION_LINKS = {
+    "GetSession": {
+        "operationId": "getSession",
+        "parameters": {"id": "$response.body#/id"},
+    },
+    "CancelSession": {
+        "operationId": "updateSession",
+        "parameters": {"id": "$response.body#/id"},
+    },
+}
+
+
 def _operation(
     summary: str,
     operation_id: str,
@@ -61,6 +75,7 @@ def _operation(
     *,
     body: type[BaseModel] | None = None,
     parameters: tuple[dict[str, Any], ...] = (),
+    links: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "tags": ["PushAuth sessions"],
@@ -74,6 +89,8 @@ def _operation(
     }
     if parameters:
         operation["parameters"] = list(parameters)
+    if links:
+        operation["responses"][str(success[0])]["links"] = links
     if body is not None:
         operation["requestBody"] = {
             "required": True,
@@ -105,6 +122,7 @@ def build() -> dict[str, Any]:
                     (201, "The new session; `status` is `sent`, or `error` if nothing was sent"),
                     (400, 401, 413, 415, 500, 503),
                     body=SessionCreate,
+                    links=_SESSION_LINKS,
                 ),
             },
             "/v1/push/sessions/{id}": {
@@ -112,7 +130,7 @@ def build() -> dict[str, Any]:
                     "Read a PushAuth session, optionally waiting for its answer",
                     "getSession",
                     (200, "The session"),
-                    (400, 401, 404, 500, 503),
+                    (400, 401, 404, 413, 500, 503),
                     parameters=(_SESSION_ID, _WAIT),
                 ),
                 "patch": _operation(

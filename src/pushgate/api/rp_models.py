@@ -4,28 +4,38 @@ OpenAPI document both come from them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_SECONDS_TO_EXPIRE = 30 * 86_400
 MAX_WAIT_SECONDS = 60
+MAX_NOTIFICATION_BYTES = 3 * 1024
+
+# U+0000 has no place in a name or a message, and PostgreSQL text cannot hold it.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 class Notification(BaseModel):
+    """What the person sees. All four fields together, as the push's JSON `p` claim, must fit
+    in 3072 bytes (PingAM's limit on a custom payload)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
-    title: str | None = Field(default=None, max_length=256, description="Default title if absent")
-    subtitle: str | None = Field(default=None, max_length=256)
-    body: str | None = Field(default=None, max_length=1024)
-    payload: str | None = Field(default=None, max_length=2048)
+    title: Text | None = Field(default=None, max_length=256, description="Default title if absent")
+    subtitle: Text | None = Field(default=None, max_length=256)
+    body: Text | None = Field(default=None, max_length=1024)
+    payload: Text | None = Field(default=None, max_length=2048)
 
 
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    user: str = Field(min_length=1, max_length=256, description="The user to ask")
+    user: Text = Field(min_length=1, max_length=256, description="The user to ask")
     notification: Notification | None = None
     secondsToExpire: int | None = Field(
-        default=None, ge=0, le=MAX_SECONDS_TO_EXPIRE, description="0 or absent: 86400"
+        default=None,
+        ge=0,
+        le=MAX_SECONDS_TO_EXPIRE,
+        description="0 or absent: 86400. A JSON integer: `60`, not `60.0`",
     )
 
 

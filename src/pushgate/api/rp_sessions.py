@@ -126,8 +126,14 @@ async def update_session(request: Request) -> JSONResponse:
     return JSONResponse(session_json(session, svc.clock.now_ms()))
 
 
+async def session_resource(request: Request) -> JSONResponse:
+    # One route per path, so that a 405 names every method the resource has.
+    if request.method == "PATCH":
+        return await update_session(request)
+    return await get_session(request)
+
+
 routes = [
     Route("/v1/push/sessions", create_session, methods=["POST"]),
-    Route("/v1/push/sessions/{id}", get_session, methods=["GET"]),
-    Route("/v1/push/sessions/{id}", update_session, methods=["PATCH"]),
+    Route("/v1/push/sessions/{id}", session_resource, methods=["GET", "PATCH"]),
 ]

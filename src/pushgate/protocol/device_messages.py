@@ -29,6 +29,8 @@ MAX_DEVICE_ID = 4096  # FCM tokens are ~160 chars; Web Push subscriptions are lo
 MAX_SHORT = 64
 MAX_DEVICE_NAME = 256
 MAX_DETAIL = 1024
+# Strings are refused if they hold U+0000: no identifier or name needs it, and PostgreSQL text
+# cannot store it.
 _NUMBER = re.compile(r"[+-]?[0-9]{1,9}")
 
 
@@ -76,7 +78,7 @@ class Answer:
 
 def _string(body: Mapping[str, Any], name: str, limit: int, *, message: str = MALFORMED) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value or len(value) > limit:
+    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
         raise BadDeviceMessage(message, reason=f"{name} is not a string of 1..{limit} chars")
     return value
 
@@ -85,7 +87,7 @@ def _optional_string(claims: Mapping[str, Any], name: str, limit: int) -> str | 
     value = claims.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > limit:
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
         raise BadDeviceMessage(REFUSED, reason=f"claim {name} is not a string of <= {limit}")
     return value
 
