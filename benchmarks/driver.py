@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -58,6 +59,9 @@ BIN = Path(sys.executable).parent
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_DB = "pushgate_bench"
 CLK = os.sysconf("SC_CLK_TCK")
+# The key that seals device secrets, shared by the in-process provisioning and the server (so
+# no `pushgate.key` file is made in the working directory).
+SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 LEGS = ("create", "delivery", "answer", "result", "cycle")
 
 
@@ -238,11 +242,13 @@ class Run:
     stop: bool = False
     max_records: int = 10**9
     records: list[tuple[float, ...]] = field(default_factory=list)
+    completed: int = 0  # every successful cycle/request, warm-up included (for SQL counters)
     errors: int = 0
     first_error: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def record(self, values: tuple[float, ...]) -> None:
+        self.completed += 1
         if self.measuring:
             self.records.append(values)
             if len(self.records) >= self.max_records:
@@ -324,7 +330,9 @@ async def cycle_worker(
                 t4 = clock()
             if state != "accepted":
                 raise CycleError(f"session ended {state}")
-            run.record((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, polls, gets))
+            # With `wait`, the long-poll can complete before the device's own 200 is read
+            # (the server wakes the waiter before it answers the device): counted as 0.
+            run.record((t1 - t0, t2 - t1, t3 - t2, max(0.0, t4 - t3), t4 - t0, polls, gets))
         except Exception as exc:  # counted and reported; the run goes on
             run.errors += 1
             run.first_error = run.first_error or repr(exc)
@@ -381,6 +389,8 @@ async def run_level(
     max_cycles: int,
     client: str,
     wait: int = 0,
+    quiet: float = 1.1,
+    done: asyncio.Event | None = None,
 ) -> dict[str, Any]:
     make = Connection if client == "raw" else HttpxConnection
     port = target.server.port
@@ -391,12 +401,25 @@ async def run_level(
         "Cookie": target.lb_cookie,
     }
     run = Run(max_records=max_cycles)
+    if done is not None:  # the caller may end the measured window early
+        run.done = done
     conns: list[Any] = []
     tasks = []
 
     def now_ms() -> int:
         return time.time_ns() // 1_000_000
 
+    # PostgreSQL's statistics counters lag: a backend flushes them at most once a second, and
+    # one that finished a transaction <1 s after its last flush (or lost the race for the
+    # shared stats lock) keeps them pending for 10 s of idleness (PG 15 PGSTAT_IDLE_INTERVAL).
+    # So the SQL counters come from snapshots taken while the server is idle, over the whole
+    # level, warm-up included, divided by all completed operations: approximate with the
+    # default `quiet` of 1.1 s, exact with `quiet` > 10 s (`sql_count_level`). Backend CPU
+    # (from /proc, not lagged) covers the measured window only.
+    quiet0 = None
+    if target.pg_db:
+        await asyncio.sleep(quiet)
+        quiet0 = await pg_snapshot(target.pg_db)
     for w in range(concurrency):
         rp = make("127.0.0.1", port, rp_headers)
         conns.append(rp)
@@ -416,6 +439,7 @@ async def run_level(
     run.measuring = False
     elapsed = time.perf_counter() - t0
     cpu1, me1 = target.server.cpu(), self_cpu()
+    pg1 = await pg_snapshot(target.pg_db) if target.pg_db else None
     run.stop = True
     await asyncio.gather(*tasks)
     for conn in conns:
@@ -423,10 +447,11 @@ async def run_level(
             await conn.aclose()
         else:
             conn.close()
-    pg = None
-    if target.pg_db and pg0 is not None:
-        await asyncio.sleep(1.2)  # backends flush their statistics at most once a second
-        pg = pg_delta(pg0, await pg_snapshot(target.pg_db))
+    pg = cpu_pg = None
+    if target.pg_db and pg0 is not None and pg1 is not None and quiet0 is not None:
+        cpu_pg = pg_delta(pg0, pg1)
+        await asyncio.sleep(max(quiet, 1.2))
+        pg = pg_delta(quiet0, await pg_snapshot(target.pg_db))
 
     n = len(run.records)
     result: dict[str, Any] = {
@@ -437,6 +462,7 @@ async def run_level(
         "seconds": round(elapsed, 3),
         "count": n,
         "per_second": round(n / elapsed, 1),
+        "completed_total": run.completed,
         "errors": run.errors,
         "first_error": run.first_error,
         "server_cpu_ms_per_op": round((cpu1 - cpu0) * 1000 / n, 3) if n else None,
@@ -453,17 +479,37 @@ async def run_level(
         )
     else:
         result["latency"] = percentiles([r[0] for r in run.records])
-    if pg is not None and n:
+    if pg is not None and cpu_pg is not None and n:
+        done = run.completed
         result["postgres"] = {
-            "backend_cpu_ms_per_op": round(pg["backend_cpu_s"] * 1000 / n, 3)
-            if pg["backends_visible"]
+            "backend_cpu_ms_per_op": round(cpu_pg["backend_cpu_s"] * 1000 / n, 3)
+            if cpu_pg["backends_visible"]
             else None,
-            **{f"{k}_per_op": round(v / n, 2) for k, v in pg.items() if not k.startswith("back")},
+            "counted_ops": done,
+            **{
+                f"{k}_per_op": round(v / done, 2) for k, v in pg.items() if not k.startswith("back")
+            },
         }
     return result
 
 
 # --- configurations -----------------------------------------------------------------------
+
+
+async def sql_count_level(target: Target, cycles: int = 200) -> dict[str, Any]:
+    """Exact PostgreSQL counters per cycle: `cycles` sequential cycles between two snapshots
+    taken after >10 s of idleness (see `run_level`). The only other traffic is the expiry
+    sweeper (one transaction per sweep interval, no rows) and the listener's keep-alive."""
+    return await run_level(
+        target,
+        "cycle",
+        1,
+        warmup=0.0,
+        duration=600.0,
+        max_cycles=cycles,
+        client="raw",
+        quiet=10.5,
+    )
 
 
 async def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -478,7 +524,7 @@ async def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[st
         await pg_admin(f"DROP DATABASE IF EXISTS {pg_db}")
         await pg_admin(f"CREATE DATABASE {pg_db}")
         url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{pg_db}"
-    settings = Settings(database_url=url, public_url=public_url)
+    settings = Settings(database_url=url, public_url=public_url, secret_key=SECRET_KEY)
     users = max(args.users, max(args.concurrency))
     t = time.perf_counter()
     api_key, parties = await provision(settings, users)
@@ -486,10 +532,12 @@ async def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[st
     env = {
         "PUSHGATE_DATABASE_URL": url,
         "PUSHGATE_PUBLIC_URL": public_url,
+        "PUSHGATE_SECRET_KEY": SECRET_KEY,
         **dict(kv.split("=", 1) for kv in args.env),
     }
     server = Server(env, port, workers, tmp / "server.log")
     levels = []
+    sql_count = None
     try:
         await server.ready()
         target = Target(server, api_key, parties, settings.lb_cookie, pg_db)
@@ -507,6 +555,12 @@ async def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[st
                 )
                 levels.append(level)
                 _print_level(db, workers, level)
+        if pg_db and args.sql_count:
+            sql_count = await sql_count_level(target, args.sql_count)
+            print(
+                f"[{db} w{workers}] SQL per cycle (exact, {sql_count['completed_total']} cycles):"
+            )
+            print(f"    {sql_count['postgres']}")
     finally:
         server.stop()
         if pg_db:
@@ -518,6 +572,7 @@ async def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[st
         "users": users,
         "server_log": str(tmp / "server.log"),
         "levels": levels,
+        "sql_count": sql_count,
     }
 
 
@@ -583,6 +638,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="relying party long-polls GET ?wait=N from create on (0: GET until answered)",
     )
     p.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the server")
+    p.add_argument(
+        "--sql-count",
+        type=int,
+        default=None,
+        help="PostgreSQL: N sequential cycles between idle snapshots for exact SQL counters"
+        " (0: skip; default 200, 0 with --quick; costs ~25 s)",
+    )
     p.add_argument("--label", default="", help="suffix of the results file name")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-plot", action="store_true")
@@ -594,6 +656,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.concurrency = [int(c) for c in (args.concurrency or default_c).split(",")]
     args.duration = args.duration or (3.0 if args.quick else 6.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 1.5)
+    if args.sql_count is None:
+        args.sql_count = 0 if args.quick else 200
     if args.quick:
         args.users = min(args.users, 64)
     return args

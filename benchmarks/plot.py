@@ -54,6 +54,7 @@ def plot(path: Path) -> Path:
         ax.grid(True, alpha=0.3)
     ax_p50.set_yscale("log")
     ax_p99.set_yscale("log")
+    ax_cpu.set_yscale("log")  # SQLite (~20 ms) and PostgreSQL (~3.5 ms) on one axis
     ax_tp.legend(fontsize=7)
     ax_cpu.legend(fontsize=7)
     m = report["machine"]

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/profile_server.py --db postgres --concurrency 8 --seconds 10
 
-Writes `benchmarks/results/profile-<db>.txt` (collapsed stacks, for flamegraph tools or
-speedscope) and prints the functions with the most own and cumulative samples.
+Prints the functions with the most own and cumulative samples and writes that summary to
+`benchmarks/results/profile-<db>[-label].txt`. The raw collapsed stacks (for flamegraph tools
+or speedscope; ~1 MB) stay in a temporary directory unless `--raw PATH` asks for them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import driver
 
 
+def _package(frame: str) -> str:
+    """`fn (pkg/mod.py:12)` → `pkg` (`pushgate.<sub>` for our own code)."""
+    where = frame.rpartition(" (")[2].rstrip(")")
+    parts = where.split(":")[0].split("/")
+    if parts[0] == "pushgate" and len(parts) > 1:
+        return f"pushgate.{parts[1].removesuffix('.py')}"
+    return parts[0].removesuffix(".py")
+
+
 def summarize(collapsed: Path, top: int) -> str:
     own: collections.Counter[str] = collections.Counter()
     cum: collections.Counter[str] = collections.Counter()
+    own_pkg: collections.Counter[str] = collections.Counter()
+    cum_pkg: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -31,9 +43,16 @@ def summarize(collapsed: Path, top: int) -> str:
         total += n
         frames = stack.split(";")
         own[frames[-1]] += n
+        own_pkg[_package(frames[-1])] += n
         for frame in set(frames):
             cum[frame] += n
-    out = [f"{total} samples", "", "own:"]
+        for pkg in {_package(f) for f in frames}:
+            cum_pkg[pkg] += n
+    out = [f"{total} samples (busy only)", "", "own, by package (leaf frame):"]
+    out += [f"{n / total:6.1%}  {f}" for f, n in own_pkg.most_common(top)]
+    out += ["", "cumulative, by package (anywhere on the stack):"]
+    out += [f"{n / total:6.1%}  {f}" for f, n in cum_pkg.most_common(top)]
+    out += ["", "own:"]
     out += [f"{n / total:6.1%}  {f}" for f, n in own.most_common(top)]
     out += ["", "cumulative:"]
     out += [f"{n / total:6.1%}  {f}" for f, n in cum.most_common(top * 2)]
@@ -55,12 +74,19 @@ async def amain(args: argparse.Namespace) -> None:
         await driver.pg_admin(f"DROP DATABASE IF EXISTS {pg_db}")
         await driver.pg_admin(f"CREATE DATABASE {pg_db}")
         url = f"postgresql://{driver.PG_USER}@{driver.PG_HOST}:{driver.PG_PORT}/{pg_db}"
-    settings = driver.Settings(database_url=url, public_url=public_url)
+    settings = driver.Settings(
+        database_url=url, public_url=public_url, secret_key=driver.SECRET_KEY
+    )
     api_key, parties = await driver.provision(settings, max(64, args.concurrency))
-    env = {"PUSHGATE_DATABASE_URL": url, "PUSHGATE_PUBLIC_URL": public_url}
+    env = {
+        "PUSHGATE_DATABASE_URL": url,
+        "PUSHGATE_PUBLIC_URL": public_url,
+        "PUSHGATE_SECRET_KEY": driver.SECRET_KEY,
+    }
     env.update(dict(kv.split("=", 1) for kv in args.env))
     server = driver.Server(env, port, 1, tmp / "server.log")
     out = driver.RESULTS / f"profile-{args.db}{'-' + args.label if args.label else ''}.txt"
+    raw = args.raw or tmp / "stacks.txt"
     try:
         await server.ready()
         target = driver.Target(server, api_key, parties, settings.lb_cookie, pg_db)
@@ -77,7 +103,7 @@ async def amain(args: argparse.Namespace) -> None:
                 "--format",
                 "raw",
                 "--output",
-                str(out),
+                str(raw),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -97,8 +123,14 @@ async def amain(args: argparse.Namespace) -> None:
         server.stop()
         if pg_db:
             await driver.pg_admin(f"DROP DATABASE IF EXISTS {pg_db}")
-    print(summarize(out, args.top))
-    print(f"collapsed stacks: {out}")
+    summary = (
+        f"{args.db}, 1 worker, c={args.concurrency}, {args.seconds:g} s, py-spy 250 Hz:"
+        f" {level['per_second']} cycles/s, server CPU {level['server_cpu_ms_per_op']} ms/cycle\n"
+        + summarize(raw, args.top)
+    )
+    print(summary)
+    out.write_text(summary + "\n")
+    print(f"summary: {out}; collapsed stacks: {raw}")
 
 
 def main() -> None:
@@ -109,6 +141,7 @@ def main() -> None:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--label", default="")
+    p.add_argument("--raw", type=Path, default=None, help="where to keep the collapsed stacks")
     args = p.parse_args()
     driver.RESULTS.mkdir(parents=True, exist_ok=True)
     asyncio.run(amain(args))

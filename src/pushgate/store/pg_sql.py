@@ -84,12 +84,15 @@ OPEN_NOTIFICATION = (
 ANSWER_NOTIFICATION = (
     "UPDATE notifications SET answered_ms = $2 WHERE message_id = $1 AND answered_ms IS NULL"
 )
-# A CTE runs once; as an IN (...) subquery the LIMIT could be applied per re-scan.
+# A CTE runs once (as an IN (...) subquery its LIMIT could apply per re-scan), and `= ANY`
+# over its ids keeps the update on the primary key even in a generic plan, which otherwise
+# hash-joins over a scan of every session ever made (benchmarks/scale.py).
 EXPIRE_DUE = (
     f"WITH due AS (SELECT id FROM sessions WHERE status = '{PENDING}' AND expires_ms <= $1"
     " ORDER BY expires_ms LIMIT $3 FOR UPDATE SKIP LOCKED),"
-    " x AS (UPDATE sessions s SET status = $2, updated_ms = $1 FROM due WHERE s.id = due.id"
-    " RETURNING s.id, s.realm),"
+    " x AS (UPDATE sessions SET status = $2, updated_ms = $1"
+    f" WHERE id = ANY(ARRAY(SELECT id FROM due)) AND status = '{PENDING}'"
+    " RETURNING id, realm),"
     " a AS (INSERT INTO audit (realm, at_ms, event, subject, data)"
     f" SELECT realm, $1, '{EXPIRED_EVENT}', id, '{{}}' FROM x)"
     " SELECT id, realm FROM x"
