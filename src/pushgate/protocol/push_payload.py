@@ -1,4 +1,4 @@
-"""The server → device push JWT (spec §5.1) and the transport data it rides in (spec §5.2).
+"""The server → device push JWT (spec §5.1).
 
 Every claim is a JSON string: legacy Android casts each claim with `(String)` and drops the
 notification otherwise; iOS needs `t` as a string.
@@ -60,8 +60,3 @@ class PushClaims:
 
 def push_jwt(claims: PushClaims, secret: bytes) -> str:
     return jwt.sign(claims.as_dict(), secret)
-
-
-def fcm_data(message_id: str, token: str) -> dict[str, str]:
-    """The FCM data map the SDKs read: `messageId` and `message` (spec §5.2)."""
-    return {"messageId": message_id, "message": token}

@@ -49,7 +49,6 @@ def args(table: Table, values: Mapping[str, Any]) -> list[Any]:
 
 
 GET_REALM = "SELECT * FROM realms WHERE name = $1"
-LIST_REALMS = "SELECT * FROM realms ORDER BY name"
 GET_USER = "SELECT * FROM users WHERE realm = $1 AND username = $2"
 FIND_API_KEY = "SELECT * FROM api_keys WHERE key_hash = $1"
 GET_REGISTRATION = "SELECT * FROM registrations WHERE message_id = $1 AND realm = $2"

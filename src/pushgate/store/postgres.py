@@ -126,9 +126,6 @@ class PostgresTransaction:
         row = await self._conn.fetchrow(q.GET_REALM, name)
         return rows.realm(row) if row else None
 
-    async def list_realms(self) -> Sequence[Realm]:
-        return [rows.realm(r) for r in await self._conn.fetch(q.LIST_REALMS)]
-
     async def add_user(self, user: User) -> bool:
         status = await self._conn.execute(
             q.insert(t.users, ignore_duplicate=True), *q.args(t.users, rows.user_values(user))

@@ -212,10 +212,6 @@ class SqlTransaction:
         row = (await self._conn.execute(_GET_REALM, {"name": name})).first()
         return rows.realm(row._mapping) if row else None
 
-    async def list_realms(self) -> Sequence[Realm]:
-        found = await self._conn.execute(select(t.realms).order_by(t.realms.c.name))
-        return [rows.realm(r._mapping) for r in found]
-
     async def add_user(self, user: User) -> bool:
         return await self._insert_new(t.users, rows.user_values(user))
 
