@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert
 
 from pushgate.services import Services
 from pushgate.store import schema
+from pushgate.store.engine import create_engine
 
 
 class FakeClock:
@@ -33,8 +34,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 async def empty_database(services: Services) -> None:
     """Delete every row, then put back the root realm the first migration creates."""
-    engine = services.store.engine  # type: ignore[attr-defined]
-    async with engine.begin() as conn:
-        for table in reversed(schema.metadata.sorted_tables):
-            await conn.execute(delete(table))
-        await conn.execute(insert(schema.realms).values(name="/", created_ms=0))
+    engine = create_engine(services.settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            for table in reversed(schema.metadata.sorted_tables):
+                await conn.execute(delete(table))
+            await conn.execute(insert(schema.realms).values(name="/", created_ms=0))
+    finally:
+        await engine.dispose()

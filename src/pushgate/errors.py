@@ -12,6 +12,7 @@
     ├── UnsupportedMediaType 415
     ├── InternalError        500
     └── Unavailable          503  the database cannot be reached; nothing was written
+        └── SecretKeyMismatch 503 a sealed secret does not open under the configured key
 
 Each class carries its HTTP status and its wire code for the UnifyID face (`{code, message}`);
 the device face renders every failure as a CREST 400 (spec forgerock-push.md §4.1).
@@ -83,6 +84,11 @@ class InternalError(PushgateError):
 class Unavailable(PushgateError):
     status = 503
     code = "internalError"
+
+
+class SecretKeyMismatch(Unavailable):
+    """The processes of one deployment disagree on PUSHGATE_SECRET_KEY (or the key file): a
+    device's sealed secret does not open. Nothing can be verified until the key is fixed."""
 
 
 class ConfigError(PushgateError):

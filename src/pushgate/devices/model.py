@@ -44,3 +44,13 @@ class PendingRegistration:
 def redact_token(token: str) -> str:
     """Enough of a push token to tell two apart in a log, never the whole of it."""
     return token[:6] + "…" if len(token) > 6 else "…"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUpdate:
+    """A refresh: the device's new push channel (and name, if it sent one)."""
+
+    push_token: str
+    device_type: str
+    communication_type: str
+    name: str | None = None

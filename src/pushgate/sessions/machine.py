@@ -1,15 +1,22 @@
-"""The push-session state machine as one table (DESIGN.md; STYLE.md §2). Pure.
+"""The push-session state machine as one table, and its transitions as values (DESIGN.md;
+STYLE.md §2, §3). Pure.
 
-Terminal states are final: every event from a terminal state is illegal, and the store's
-compare-and-set makes sure only one terminal transition ever commits.
+Terminal states are final: every event from a terminal state is illegal. `transition` does not
+change anything: it returns what the change means (new status, audit entry, outbox rows), and
+the store commits all of it with one compare-and-set, so only one terminal transition of a
+session ever commits and a loser writes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from pushgate.audit.model import AuditEntry
 from pushgate.errors import Conflict
-from pushgate.sessions.model import SessionStatus
+from pushgate.outbox.model import OutboxMessage
+from pushgate.sessions.model import Notification, PushSession, SessionStatus
 
 
 class Event(StrEnum):
@@ -28,6 +35,16 @@ TRANSITIONS: dict[tuple[SessionStatus, Event], SessionStatus] = {
     (SessionStatus.PENDING, Event.FAIL): SessionStatus.FAILED,
 }
 
+# The audit event each transition writes: the names the audit trail and its readers know.
+AUDIT_EVENTS: dict[Event, str] = {
+    Event.APPROVE: "session.answered",
+    Event.DENY: "session.answered",
+    Event.CANCEL: "session.canceled",
+    Event.EXPIRE: "session.expired",
+    Event.FAIL: "session.failed",
+}
+CREATED_EVENT = "session.created"
+
 
 def next_status(current: SessionStatus, event: Event) -> SessionStatus:
     try:
@@ -37,3 +54,76 @@ def next_status(current: SessionStatus, event: Event) -> SessionStatus:
             f"session is already {current.wire}",
             reason=f"illegal transition {current} --{event}-->",
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    """What followers see of a change: the session after it, the event (None for a creation)
+    and, for a creation, the notifications it fans out to."""
+
+    session: PushSession
+    event: Event | None
+    notifications: Sequence[Notification] = ()
+
+
+# A feature that must act after a session changes (a push, a webhook) registers a follower:
+# a pure function from the change to the outbox rows that carry the work.
+Follower = Callable[[SessionChange], Iterable[OutboxMessage]]
+
+
+def follow(change: SessionChange, followers: Sequence[Follower]) -> tuple[OutboxMessage, ...]:
+    return tuple(message for follower in followers for message in follower(change))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One terminal move of one session, as the store must commit it.
+
+    The store applies it only if the session is still PENDING (and, with `before_deadline`,
+    not past its deadline); with `message_id`, only if that notification is still unanswered.
+    Then, in the same commit: the audit entry, the outbox rows, and the announcement to other
+    processes.
+    """
+
+    session: PushSession  # the session after the move
+    event: Event
+    audit: AuditEntry
+    before_deadline: bool = True
+    message_id: str | None = None  # the notification a device answered
+    outbox: tuple[OutboxMessage, ...] = field(default=())
+
+    @property
+    def status(self) -> SessionStatus:
+        return self.session.status
+
+
+def transition(
+    session: PushSession,
+    event: Event,
+    now_ms: int,
+    *,
+    followers: Sequence[Follower] = (),
+    detail: str | None = None,
+    message_id: str | None = None,
+    audit_data: Mapping[str, object] | None = None,
+) -> Transition:
+    """The move `event` makes from the session as read at `now_ms`; Conflict if illegal."""
+    # Past its deadline a pending session reads as expired, so only expiry may still move it.
+    current = session.status if event is Event.EXPIRE else session.status_at(now_ms)
+    status = next_status(current, event)
+    after = replace(
+        session,
+        status=status,
+        detail=detail if detail is not None else session.detail,
+        updated_ms=now_ms,
+    )
+    data = {"status": status.wire, **(audit_data or {})}
+    return Transition(
+        session=after,
+        event=event,
+        audit=AuditEntry(session.realm, AUDIT_EVENTS[event], session.id, now_ms, data),
+        before_deadline=event is not Event.EXPIRE,
+        message_id=message_id,
+        outbox=follow(SessionChange(after, event), followers),
+    )
+

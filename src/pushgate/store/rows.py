@@ -5,11 +5,14 @@ value and nothing below it a plain one. Pure."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from pushgate.accounts.model import ApiKey, Realm, User
+from pushgate.audit.model import AuditEntry
 from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
+from pushgate.outbox.model import OutboxMessage, OutboxRow, OutboxState
 from pushgate.protocol.push_payload import PushType
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
 from pushgate.store.sealing import Sealer
@@ -188,3 +191,54 @@ def notification_values(n: Notification) -> dict[str, Any]:
         "created_ms": n.created_ms,
         "answered_ms": n.answered_ms,
     }
+
+
+def to_json(data: Mapping[str, object]) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    """Without `id`: the database numbers audit rows."""
+    return {
+        "realm": entry.realm,
+        "at_ms": entry.at_ms,
+        "event": entry.event,
+        "subject": entry.subject,
+        "data": to_json(entry.data),
+    }
+
+
+def outbox_values(m: OutboxMessage, now_ms: int) -> dict[str, Any]:
+    """A new pending row, without `id`: the database numbers outbox rows."""
+    return {
+        "kind": m.kind,
+        "realm": m.realm,
+        "idempotency_key": m.key,
+        "payload": to_json(m.payload),
+        "state": OutboxState.PENDING.value,
+        "attempts": 0,
+        "next_attempt_ms": now_ms if m.not_before_ms is None else m.not_before_ms,
+        "lease_owner": None,
+        "lease_until_ms": None,
+        "last_error": None,
+        "created_ms": now_ms,
+        "updated_ms": now_ms,
+    }
+
+
+def outbox_row(row: Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        kind=row["kind"],
+        realm=row["realm"],
+        key=row["idempotency_key"],
+        payload=json.loads(row["payload"]),
+        state=OutboxState(row["state"]),
+        attempts=row["attempts"],
+        next_attempt_ms=row["next_attempt_ms"],
+        lease_owner=row["lease_owner"],
+        lease_until_ms=row["lease_until_ms"],
+        last_error=row["last_error"],
+        created_ms=row["created_ms"],
+        updated_ms=row["updated_ms"],
+    )

@@ -143,3 +143,26 @@ audit = Table(
     Column("data", Text, nullable=False),
     Index("ix_audit_subject", "subject"),
 )
+
+# The transactional outbox (migration 0002): work that follows a committed change, claimed by
+# the background runtime under a lease (pushgate.outbox).
+_OUTBOX_ID = BigInteger().with_variant(Integer(), "sqlite")
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _OUTBOX_ID, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("realm", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until_ms", BigInteger),
+    Column("last_error", Text),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("kind", "idempotency_key", name="uq_outbox_kind_key"),
+    Index("ix_outbox_due", "state", "next_attempt_ms"),
+)

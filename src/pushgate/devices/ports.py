@@ -1,0 +1,37 @@
+"""What registrations and devices need from persistence (DESIGN.md layer 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pushgate.accounts.model import User
+from pushgate.devices.model import Device, DeviceUpdate, PendingRegistration
+
+
+class Devices(Protocol):
+    async def add_registration(self, registration: PendingRegistration) -> None: ...
+    async def get_registration(self, realm: str, message_id: str) -> PendingRegistration | None: ...
+    async def complete_registration(self, message_id: str, now_ms: int) -> bool:
+        """Compare-and-set: False if already completed or expired."""
+        ...
+
+    async def add(self, device: Device) -> bool:
+        """False if the realm has a device with this mechanismUid already."""
+        ...
+
+    async def get(self, realm: str, mechanism_uid: str) -> tuple[Device, User] | None: ...
+    async def active_for_user(self, user_id: str) -> Sequence[Device]:
+        """Oldest first."""
+        ...
+
+    async def user_and_active(
+        self, realm: str, username: str
+    ) -> tuple[User | None, Sequence[Device]]:
+        """The user and their active devices, oldest first, in one read."""
+        ...
+
+    async def update(self, device_id: str, update: DeviceUpdate, now_ms: int) -> None: ...
+    async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool:
+        """Record a single-use message digest; False if it was recorded before."""
+        ...
