@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pushgate.accounts.service import AccountService
 from pushgate.clock import Clock
 from pushgate.devices.service import DeviceService
+from pushgate.outbox.worker import OutboxWorker
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
 from pushgate.settings import Settings
@@ -22,3 +23,4 @@ class Services:
     devices: DeviceService
     sessions: SessionService
     events: SessionEvents
+    outbox_worker: OutboxWorker

@@ -1,41 +1,50 @@
 """The composition root: Settings → store → services → app. The only module that names the
-concrete adapters."""
+concrete adapters; a feature registers itself here with one line (its outbox handler, its
+session follower, its routes)."""
 
 from __future__ import annotations
 
-import base64
-import logging
-import os
-import secrets
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 from starlette.applications import Starlette
 
 from pushgate.accounts.service import AccountService
 from pushgate.api.app import create_app
+from pushgate.background import Background
 from pushgate.clock import Clock, SystemClock
 from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
-from pushgate.errors import ConfigError
-from pushgate.logs import configure_logging
+from pushgate.errors import PushgateError, Unavailable
+from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker
+from pushgate.secret_key import load_secret_key
 from pushgate.services import Services
 from pushgate.sessions.events import SessionEvents
+from pushgate.sessions.machine import Follower
 from pushgate.sessions.service import SessionService
-from pushgate.settings import Settings, load_settings
+from pushgate.settings import Settings
 from pushgate.store import migrate
+from pushgate.store.engine import create_engine, is_postgres
 from pushgate.store.ports import Store
-from pushgate.store.postgres import PostgresStore
-from pushgate.store.sealing import KEY_BYTES, Sealer
-from pushgate.store.sql import SqlStore, create_engine, is_postgres
+from pushgate.store.sealing import Sealer
 
-log = logging.getLogger("pushgate")
+# What follows a session's changes (one line per feature): followers write outbox rows in
+# the change's own commit; handlers, by outbox kind, carry them out.
+FOLLOWERS: Sequence[Follower] = ()
+HANDLERS: Mapping[str, Handler] = {}
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    followers: Sequence[Follower] = FOLLOWERS,
+    handlers: Mapping[str, Handler] = HANDLERS,
+) -> Services:
     clock = clock or SystemClock()
     store = open_store(settings)
     qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
     events = SessionEvents()
+    doorbell = Doorbell()
     return Services(
         settings=settings,
         clock=clock,
@@ -55,28 +64,46 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
             default_ttl_seconds=settings.default_session_ttl_seconds,
             max_ttl_seconds=settings.max_session_ttl_seconds,
             wait_recheck_seconds=settings.wait_recheck_seconds,
+            followers=followers,
+            on_outbox=doorbell.ring,
         ),
         events=events,
+        outbox_worker=OutboxWorker(store, clock, handlers, doorbell=doorbell),
     )
 
 
 def open_store(settings: Settings) -> Store:
     sealer = Sealer(load_secret_key(settings))
     if is_postgres(settings.database_url):
+        from pushgate.store.postgres import PostgresStore
+
         return PostgresStore(settings.database_url, sealer, pool_size=settings.db_pool_size)
-    return SqlStore.from_url(settings.database_url, sealer)
+    from pushgate.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.database_url, sealer)
 
 
 async def migrate_database(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)
+    except PushgateError:
+        raise
+    except Exception as exc:  # any driver's way of saying the database cannot be used
+        raise Unavailable(
+            f"cannot open the database: {_first_line(exc)}", reason=repr(exc)
+        ) from exc
     finally:
         await engine.dispose()
 
 
-def app_from_environment() -> Starlette:
-    """The uvicorn factory used by `pushgate serve` (one per worker process)."""
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return create_app(build_services(settings))
+def _first_line(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    text = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def build_app(settings: Settings) -> Starlette:
+    """The ASGI app of one server process (`pushgate serve` calls it in every worker)."""
+    services = build_services(settings)
+    return create_app(services, background=Background(services))

@@ -10,13 +10,14 @@ see the exact status and body.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pushgate.protocol import qr
 from pushgate.services import Services
@@ -33,6 +34,7 @@ from pushgate.simulator import (
     registration_body,
 )
 from pushgate.store import schema
+from pushgate.store.engine import create_engine
 from tests.support import FakeClock
 
 SESSIONS = "/v1/push/sessions"
@@ -46,11 +48,16 @@ TERMINAL_EVENTS = ("session.answered", "session.canceled", "session.expired")
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-def engine_of(services: Services) -> AsyncEngine:
-    """The SQLAlchemy engine both store adapters keep for administration: tests read with it."""
-    engine = getattr(services.store, "engine", None)
-    assert isinstance(engine, AsyncEngine), type(services.store)
-    return engine
+@asynccontextmanager
+async def connect(services: Services) -> AsyncIterator[AsyncConnection]:
+    """A SQLAlchemy connection to the services' database, beside the store: tests read with
+    it what the store wrote."""
+    engine = create_engine(services.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
 
 
 def endpoint(realm: str, action: str, *, form: str = "short") -> str:
@@ -232,7 +239,7 @@ class Api:
 
     async def stored_status(self, session_id: str) -> str:
         """The status column as written, without the read-time expiry of the API."""
-        async with engine_of(self.services).connect() as conn:
+        async with connect(self.services) as conn:
             query = select(schema.sessions.c.status).where(schema.sessions.c.id == session_id)
             value: str = (await conn.execute(query)).scalar_one()
         return value
@@ -244,7 +251,7 @@ class Api:
         return [e for e in await self.audit_events(subject) if e in TERMINAL_EVENTS]
 
     async def device_row(self, mechanism_uid: str) -> Mapping[str, Any]:
-        async with engine_of(self.services).connect() as conn:
+        async with connect(self.services) as conn:
             query = select(schema.devices).where(schema.devices.c.mechanism_uid == mechanism_uid)
             return dict((await conn.execute(query)).mappings().one())
 
@@ -252,7 +259,7 @@ class Api:
 async def snapshot(services: Services) -> Snapshot:
     """Every row of every table, in a stable order: equal snapshots mean nothing was written."""
     tables: Snapshot = {}
-    async with engine_of(services).connect() as conn:
+    async with connect(services) as conn:
         for table in schema.metadata.sorted_tables:
             rows = (await conn.execute(select(table))).all()
             tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
@@ -264,7 +271,7 @@ async def count_rows(services: Services, table_name: str, **where: object) -> in
     query = select(func.count()).select_from(table)
     for column, wanted in where.items():
         query = query.where(table.c[column] == wanted)
-    async with engine_of(services).connect() as conn:
+    async with connect(services) as conn:
         found: int = (await conn.execute(query)).scalar_one()
     return found
 
@@ -275,5 +282,5 @@ async def audit_events(services: Services, subject: str) -> list[str]:
         .where(schema.audit.c.subject == subject)
         .order_by(schema.audit.c.id)
     )
-    async with engine_of(services).connect() as conn:
+    async with connect(services) as conn:
         return list((await conn.execute(query)).scalars())

@@ -31,7 +31,7 @@ from pushgate.protocol.encoding import b64std, b64std_decode, b64url, b64url_dec
 from pushgate.services import Services
 from pushgate.simulator import new_mechanism_uid
 from pushgate.store import schema
-from tests.api.helpers import REFUSED, Api, Phone, engine_of
+from tests.api.helpers import REFUSED, Api, Phone, connect
 
 KINDS = ["register", "authenticate", "refresh", "pending"]
 HEADER: dict[str, object] = {"typ": "JWT", "alg": "HS256"}
@@ -269,7 +269,7 @@ async def test_b3_signed_with_another_devices_secret_is_refused(api: Api, target
 async def _challenge(api: Api, target: Target) -> bytes:
     table = schema.registrations if target.kind == "register" else schema.notifications
     query = select(table.c.challenge).where(table.c.message_id == target.fields["messageId"])
-    async with engine_of(api.services).connect() as conn:
+    async with connect(api.services) as conn:
         return bytes((await conn.execute(query)).scalar_one())
 
 

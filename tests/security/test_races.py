@@ -30,7 +30,7 @@ from pushgate.services import Services
 from pushgate.settings import Settings
 from pushgate.store import schema
 from pushgate.wiring import build_services
-from tests.api.helpers import REFUSED, TERMINAL_EVENTS, Api, engine_of
+from tests.api.helpers import REFUSED, TERMINAL_EVENTS, Api, connect
 from tests.support import FakeClock
 
 E1_ROUNDS = 200
@@ -87,7 +87,7 @@ async def terminal_event_counts(api: Api) -> dict[str, int]:
         )
         .group_by(s.id)
     )
-    async with engine_of(api.services).connect() as conn:
+    async with connect(api.services) as conn:
         return {row[0]: row[1] for row in await conn.execute(query)}
 
 
@@ -206,7 +206,7 @@ async def test_e4_fifty_identical_approves_make_one_approval(api: Api) -> None:
     counts = await terminal_event_counts(api)
     assert len(counts) == E4_ROUNDS
     assert set(counts.values()) == {1}
-    async with engine_of(api.services).connect() as conn:
+    async with connect(api.services) as conn:
         answered = await conn.execute(
             select(func.count()).where(schema.notifications.c.answered_ms.is_not(None))
         )

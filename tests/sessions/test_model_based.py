@@ -133,7 +133,7 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     async def _session_of(self, message_id: str) -> str | None:
         async with self.services.store.autocommit() as db:
-            found = await db.get_open_notification("/", message_id)
+            found = await db.sessions.open_notification("/", message_id)
         return found.session.id if found else None
 
     @rule(target=answered, push=consumes(pushes), approve=st.booleans())
@@ -208,7 +208,7 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     async def _stored(self, session_id: str) -> PushSession:
         async with self.services.store.autocommit() as db:
-            found = await db.get_session("/", session_id)
+            found = await db.sessions.get("/", session_id)
         assert found is not None
         return found
 

@@ -16,7 +16,8 @@ from pushgate.services import Services
 from pushgate.sessions.model import Content, PushSession, SessionStatus
 from pushgate.sessions.service import NewSession
 from pushgate.settings import Settings
-from pushgate.store.listen import FINISHED_CHANNEL
+from pushgate.store.engine import create_engine
+from pushgate.store.postgres.listen import FINISHED_CHANNEL
 from pushgate.wiring import build_services
 from tests.support import FakeClock
 
@@ -29,7 +30,7 @@ async def _pending_session(services: Services) -> PushSession:
     # A device row is all fan-out needs; the device protocol itself is tested elsewhere.
     registration = started.registration
     async with services.store.transaction() as tx:
-        await tx.add_device(
+        await tx.devices.add(
             Device(
                 id=registration.device_id,
                 realm="/",
@@ -119,12 +120,15 @@ async def test_woken_across_processes_by_notify(services: Services, patient: Ser
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(patient.store.watch_finished, publish)
             # Send probes until the listener hears one: from then on nothing is missed.
-            engine = services.store.engine  # type: ignore[attr-defined]
-            while not probe_seen.is_set():
-                async with engine.begin() as conn:
-                    await conn.execute(select(func.pg_notify(FINISHED_CHANNEL, "probe")))
-                with anyio.move_on_after(0.05):
-                    await probe_seen.wait()
+            engine = create_engine(services.settings.database_url)
+            try:
+                while not probe_seen.is_set():
+                    async with engine.begin() as conn:
+                        await conn.execute(select(func.pg_notify(FINISHED_CHANNEL, "probe")))
+                    with anyio.move_on_after(0.05):
+                        await probe_seen.wait()
+            finally:
+                await engine.dispose()
             tasks.start_soon(waiter)
             while patient.events.waiting == 0:
                 await anyio.sleep(0.001)

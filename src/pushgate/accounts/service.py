@@ -18,7 +18,8 @@ from pushgate.accounts.model import (
 )
 from pushgate.clock import Clock
 from pushgate.errors import Conflict, NotFound, Unauthorized
-from pushgate.store.ports import Store, Transaction
+from pushgate.audit.model import AuditEntry
+from pushgate.store.ports import Store, UnitOfWork
 
 _MAX_API_KEY_CHARS = 256
 _MAX_CACHED_KEYS = 10_000
@@ -31,9 +32,9 @@ class IssuedApiKey:
     key: str  # shown once, never stored
 
 
-async def require_realm(tx: Transaction, name: str) -> str:
+async def require_realm(tx: UnitOfWork, name: str) -> str:
     realm = normalize_realm(name)
-    if await tx.get_realm(realm) is None:
+    if await tx.accounts.get_realm(realm) is None:
         raise NotFound(f"realm {realm} does not exist")
     return realm
 
@@ -51,9 +52,11 @@ class AccountService:
     async def create_realm(self, name: str) -> Realm:
         realm = Realm(normalize_realm(name), self._clock.now_ms())
         async with self._store.transaction() as tx:
-            if not await tx.add_realm(realm):
+            if not await tx.accounts.add_realm(realm):
                 raise Conflict(f"realm {realm.name} already exists")
-            await tx.audit(realm.name, "realm.created", realm.name, {}, realm.created_ms)
+            await tx.audit.append(
+                AuditEntry(realm.name, "realm.created", realm.name, realm.created_ms)
+            )
         return realm
 
     async def create_user(self, realm_name: str, username: str, password: str | None) -> User:
@@ -62,9 +65,11 @@ class AccountService:
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
             user = User(str(uuid.uuid4()), realm, check_username(username), password_hash, now)
-            if not await tx.add_user(user):
+            if not await tx.accounts.add_user(user):
                 raise Conflict(f"user {username!r} already exists in realm {realm}")
-            await tx.audit(realm, "user.created", user.id, {"username": username}, now)
+            await tx.audit.append(
+                AuditEntry(realm, "user.created", user.id, now, {"username": username})
+            )
         return user
 
     async def create_api_key(self, realm_name: str) -> IssuedApiKey:
@@ -73,8 +78,8 @@ class AccountService:
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
             record = ApiKey(str(uuid.uuid4()), realm, hash_api_key(key), now)
-            await tx.add_api_key(record)
-            await tx.audit(realm, "apikey.created", record.id, {}, now)
+            await tx.accounts.add_api_key(record)
+            await tx.audit.append(AuditEntry(realm, "apikey.created", record.id, now))
         return IssuedApiKey(record.id, realm, key)
 
     async def realm_for_api_key(self, key: str | None) -> str:
@@ -87,7 +92,7 @@ class AccountService:
         if cached is not None and cached[1] > now:
             return cached[0]
         async with self._store.autocommit() as reader:
-            record = await reader.find_api_key(key_hash)
+            record = await reader.accounts.find_api_key(key_hash)
         if record is None or record.revoked_ms is not None:
             raise Unauthorized("a valid X-API-Key header is required", reason="unknown api key")
         if self._key_cache_ms > 0:

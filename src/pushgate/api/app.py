@@ -1,11 +1,12 @@
 """The ASGI application: routes, error rendering, body cap, and the lifespan that owns the
-expiry sweeper (STYLE.md §15: every background task has an owner)."""
+background runtime (STYLE.md §15: every background task has an owner)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import anyio
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -17,29 +18,33 @@ from starlette.routing import Route
 
 from pushgate.api import device, errors, openapi, rp_sessions
 from pushgate.api.limits import BodyLimit
-from pushgate.errors import PushgateError
 from pushgate.services import Services
 
 log = logging.getLogger("pushgate.api")
 
 
-async def _sweep_expired(services: Services) -> None:
-    while True:
-        try:
-            while await services.sessions.expire_due():
-                pass
-        except PushgateError as exc:
-            log.warning("expiry sweep failed", extra={"fields": {"reason": exc.reason}})
-        await anyio.sleep(services.settings.expiry_sweep_seconds)
+class Runtime(Protocol):
+    """The background runtime the lifespan starts (`pushgate.background.Background`)."""
+
+    @property
+    def healthy(self) -> bool: ...
+    def health(self) -> Mapping[str, TaskState]: ...
+    async def run(self) -> None: ...
 
 
-def create_app(services: Services, *, close_store: bool = True) -> Starlette:
+class TaskState(Protocol):
+    def as_json(self) -> dict[str, object]: ...
+
+
+def create_app(
+    services: Services, *, close_store: bool = True, background: Runtime | None = None
+) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(_sweep_expired, services)
-                tasks.start_soon(services.store.watch_finished, services.events.publish)
+                if background is not None:
+                    tasks.start_soon(background.run)
                 yield
                 tasks.cancel_scope.cancel()
         finally:
@@ -47,9 +52,14 @@ def create_app(services: Services, *, close_store: bool = True) -> Starlette:
                 await services.store.aclose()
 
     async def healthz(_request: Request) -> JSONResponse:
-        async with services.store.autocommit() as db:
-            await db.get_realm("/")
-        return JSONResponse({"status": "ok"})
+        # Up means: the database answers and every background task is running.
+        await services.store.ping()
+        if background is None:
+            return JSONResponse({"status": "ok", "tasks": {}})
+        tasks = {name: h.as_json() for name, h in background.health().items()}
+        if not background.healthy:
+            return JSONResponse({"status": "degraded", "tasks": tasks}, 503)
+        return JSONResponse({"status": "ok", "tasks": tasks})
 
     document = openapi.build()
 
@@ -74,4 +84,5 @@ def create_app(services: Services, *, close_store: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.background = background
     return app

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pushgate.accounts.service import require_realm
 from pushgate.clock import Clock
 from pushgate.devices.enrollment import QrSettings, new_registration, registration_uri
-from pushgate.devices.model import Device, DeviceStatus, PendingRegistration, redact_token
+from pushgate.audit.model import AuditEntry
+from pushgate.devices.model import (
+    Device,
+    DeviceStatus,
+    DeviceUpdate,
+    PendingRegistration,
+    redact_token,
+)
 from pushgate.errors import BadDeviceMessage, NotFound
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol.push_payload import push_jwt
@@ -51,13 +58,15 @@ class DeviceService:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
-            user = await tx.get_user(realm, username)
+            user = await tx.accounts.get_user(realm, username)
             if user is None:
                 raise NotFound(f"user {username!r} does not exist in realm {realm}")
             registration = new_registration(user, now, self._registration_ttl)
-            await tx.add_registration(registration)
-            await tx.audit(
-                realm, "registration.started", registration.message_id, {"user": user.id}, now
+            await tx.devices.add_registration(registration)
+            await tx.audit.append(
+                AuditEntry(
+                    realm, "registration.started", registration.message_id, now, {"user": user.id}
+                )
             )
         return StartedRegistration(registration, registration_uri(registration, user, self._qr))
 
@@ -65,13 +74,13 @@ class DeviceService:
         now = self._clock.now_ms()
         message_id = str(request.message_id)
         async with self._store.transaction() as tx:
-            registration = await tx.get_registration(realm, message_id)
+            registration = await tx.devices.get_registration(realm, message_id)
             if registration is None:
                 raise BadDeviceMessage(dm.REFUSED, reason="unknown registration message")
             verified = dm.verify_registration(
                 request.jwt, registration.secret, registration.challenge
             )
-            if not await tx.complete_registration(message_id, now):
+            if not await tx.devices.complete_registration(message_id, now):
                 raise BadDeviceMessage(dm.REFUSED, reason="registration used or expired")
             details = verified.device
             device = Device(
@@ -88,14 +97,16 @@ class DeviceService:
                 created_ms=now,
                 updated_ms=now,
             )
-            if not await tx.add_device(device):
+            if not await tx.devices.add(device):
                 raise BadDeviceMessage(dm.REFUSED, reason="mechanismUid already registered")
-            await tx.audit(
-                realm,
-                "device.registered",
-                device.id,
-                {"user": device.user_id, "mechanismUid": device.mechanism_uid},
-                now,
+            await tx.audit.append(
+                AuditEntry(
+                    realm,
+                    "device.registered",
+                    device.id,
+                    now,
+                    {"user": device.user_id, "mechanismUid": device.mechanism_uid},
+                )
             )
         log.info(
             "device registered",
@@ -113,7 +124,7 @@ class DeviceService:
     async def refresh(self, realm: str, request: dm.RefreshRequest) -> None:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
-            found = await tx.get_device(realm, request.mechanism_uid)
+            found = await tx.devices.get(realm, request.mechanism_uid)
             if found is None or found[1].username != request.username:
                 raise BadDeviceMessage(dm.REFUSED, reason="no such device for this user")
             device = found[0]
@@ -124,17 +135,25 @@ class DeviceService:
             # re-sends its last refresh (its answer got lost) changes nothing and gets its 200;
             # an older one that would roll the token back is refused.
             digest = hashlib.sha256(request.jwt.encode()).hexdigest()
-            if not await tx.consume_message(digest, realm, now):
+            if not await tx.devices.consume_message(digest, realm, now):
                 if _already_applied(device, details):
                     return
                 raise BadDeviceMessage(dm.REFUSED, reason="refresh replayed")
-            await tx.update_device(device.id, details, now)
-            await tx.audit(
-                realm,
-                "device.refreshed",
-                device.id,
-                {"communicationType": details.communication_type},
-                now,
+            update = DeviceUpdate(
+                push_token=details.device_id,
+                device_type=details.device_type,
+                communication_type=details.communication_type,
+                name=details.device_name,
+            )
+            await tx.devices.update(device.id, update, now)
+            await tx.audit.append(
+                AuditEntry(
+                    realm,
+                    "device.refreshed",
+                    device.id,
+                    now,
+                    {"communicationType": details.communication_type},
+                )
             )
         log.info(
             "device refreshed",
@@ -150,10 +169,12 @@ class DeviceService:
     async def pending(self, realm: str, request: dm.PollRequest) -> list[PendingPush]:
         now = self._clock.now_ms()
         async with self._store.autocommit() as db:
-            found = await db.device_and_pending(realm, request.mechanism_uid, now, MAX_PENDING)
+            found = await db.sessions.pending_for_device(
+                realm, request.mechanism_uid, now, MAX_PENDING
+            )
         if found is None:
             raise BadDeviceMessage(dm.REFUSED, reason="unknown mechanismUid")
-        device, user, rows = found
+        device, user, rows = found.device, found.user, found.pending
         if device.status is not DeviceStatus.ACTIVE:
             raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
         # Read together with the device to save a round trip; shown only to a verified poll.

@@ -1,15 +1,17 @@
 """Push-session use cases: create (fan-out), read, cancel, answer, expire (seed 003, DESIGN.md).
 
-Each use case is one transaction. Terminal transitions go through the machine table and then
-the store's compare-and-set, so of approve / deny / cancel / expire exactly one commits; a loser
-raises before anything of its own is written.
+Each use case is one commit. Terminal moves are values made by the machine (`transition`) and
+committed by the store's compare-and-set together with their audit entry and outbox rows, so
+of approve / deny / cancel / expire exactly one commits; a loser writes nothing and raises.
+Features that must act on a change (pushes, webhooks) register a `Follower`; its outbox rows
+commit with the change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -23,9 +25,18 @@ from pushgate.protocol.encoding import compact_json
 from pushgate.protocol.message_ids import MessageKind, new_message_id
 from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
 from pushgate.sessions.events import SessionEvents
-from pushgate.sessions.machine import Event, next_status
+from pushgate.audit.model import AuditEntry
+from pushgate.sessions.machine import (
+    CREATED_EVENT,
+    Event,
+    Follower,
+    SessionChange,
+    Transition,
+    follow,
+    transition,
+)
 from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
-from pushgate.store.ports import EXPIRED_EVENT, AuditEntry, Store, Transaction
+from pushgate.store.ports import Store
 
 log = logging.getLogger("pushgate.sessions")
 EXPIRE_BATCH = 500
@@ -49,6 +60,8 @@ class SessionService:
         default_ttl_seconds: int,
         max_ttl_seconds: int,
         wait_recheck_seconds: float,
+        followers: Sequence[Follower] = (),
+        on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -56,6 +69,8 @@ class SessionService:
         self._default_ttl = default_ttl_seconds
         self._max_ttl = max_ttl_seconds
         self._recheck = wait_recheck_seconds
+        self._followers = tuple(followers)
+        self._on_outbox = on_outbox  # wakes this process's outbox worker
 
     def _lifetime_ms(self, ttl_seconds: int | None) -> int:
         ttl = ttl_seconds or self._default_ttl
@@ -72,7 +87,7 @@ class SessionService:
         expires = now + self._lifetime_ms(request.ttl_seconds)
         session_id = str(uuid.uuid4())
         async with self._store.autocommit() as db:
-            user, devices = await db.user_and_devices(realm, request.username)
+            user, devices = await db.devices.user_and_active(realm, request.username)
             notifications = [
                 self._notification(session_id, device.id, request.push_type, now)
                 for device in devices
@@ -95,12 +110,15 @@ class SessionService:
             )
             audit = AuditEntry(
                 realm,
-                "session.created",
+                CREATED_EVENT,
                 session.id,
-                {"status": session.status.wire, "notifications": len(notifications)},
                 now,
+                {"status": session.status.wire, "notifications": len(notifications)},
             )
-            await db.add_session(session, notifications, audit)
+            outbox = follow(SessionChange(session, None, notifications), self._followers)
+            await db.sessions.add(session, notifications, audit, outbox)
+        if outbox:
+            self._on_outbox()
         log.info(
             "session created",
             extra={
@@ -132,32 +150,28 @@ class SessionService:
             created_ms=now_ms,
         )
 
-    async def _settle_expiry(self, tx: Transaction, session: PushSession, now: int) -> PushSession:
-        """Write down an expiry the sweeper has not reached yet, so reads never go back."""
-        if session.status is SessionStatus.PENDING and session.status_at(now).terminal:
-            if await tx.finish_session(
-                session.id, SessionStatus.EXPIRED, None, now, before_deadline=False
-            ):
-                await tx.audit(session.realm, EXPIRED_EVENT, session.id, {}, now)
-                return dataclasses.replace(session, status=SessionStatus.EXPIRED, updated_ms=now)
-            reread = await tx.get_session(session.realm, session.id)
-            assert reread is not None  # sessions are never deleted
-            return reread
-        return session
+    def _committed(self, move: Transition) -> None:
+        self._events.publish(move.session.id)
+        if move.outbox:
+            self._on_outbox()
 
     async def get(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
-        async with self._store.autocommit() as reader:
-            found = await reader.get_session(realm, session_id)
-        if found is None:
-            raise NotFound("no such session")
-        if found.status_at(now) is found.status:
-            return found
-        async with self._store.transaction() as tx:
-            session = await self._settle_expiry(tx, found, now)
-        if session.status is not found.status:
-            self._events.publish(session.id)
-        return session
+        async with self._store.autocommit() as db:
+            found = await db.sessions.get(realm, session_id)
+            if found is None:
+                raise NotFound("no such session")
+            if found.status_at(now) is found.status:
+                return found
+            # Past its deadline but not yet swept: write the expiry down now, so that a read
+            # never goes back and the expiry's followers run exactly once.
+            move = transition(found, Event.EXPIRE, now, followers=self._followers)
+            if await db.sessions.commit(move):
+                self._committed(move)
+                return move.session
+            reread = await db.sessions.get(realm, session_id)
+        assert reread is not None  # sessions are never deleted
+        return reread
 
     async def wait(self, realm: str, session_id: str, timeout_seconds: float) -> PushSession:
         """The session as soon as it leaves `sent`, or as it is after `timeout_seconds`.
@@ -179,24 +193,23 @@ class SessionService:
 
     async def cancel(self, realm: str, session_id: str) -> PushSession:
         now = self._clock.now_ms()
-        async with self._store.transaction() as tx:
-            session = await tx.get_session(realm, session_id)
+        async with self._store.autocommit() as db:
+            session = await db.sessions.get(realm, session_id)
             if session is None:
                 raise NotFound("no such session")
-            status = next_status(session.status_at(now), Event.CANCEL)
-            if not await tx.finish_session(session.id, status, None, now, before_deadline=True):
+            move = transition(session, Event.CANCEL, now, followers=self._followers)
+            if not await db.sessions.commit(move):
                 raise Conflict("session is no longer sent", reason="cancel lost the race")
-            await tx.audit(realm, "session.canceled", session.id, {}, now)
-        self._events.publish(session.id)
+        self._committed(move)
         log.info("session canceled", extra={"fields": {"realm": realm, "session": session_id}})
-        return dataclasses.replace(session, status=status, updated_ms=now)
+        return move.session
 
     async def answer(self, realm: str, request: dm.MessageRequest) -> PushSession:
         """A device's approve or deny (`_action=authenticate`, seed 000)."""
         now = self._clock.now_ms()
         message_id = str(request.message_id)
         async with self._store.autocommit() as db:
-            found = await db.get_open_notification(realm, message_id)
+            found = await db.sessions.open_notification(realm, message_id)
             if found is None:
                 raise BadDeviceMessage(dm.REFUSED, reason="unknown authentication message")
             notification, device, session = found.notification, found.device, found.session
@@ -214,47 +227,45 @@ class SessionService:
                 raise BadDeviceMessage(dm.REFUSED, reason="wrong number picked")
             event = Event.APPROVE if answer.approved else Event.DENY
             try:
-                status = next_status(session.status_at(now), event)
+                move = transition(
+                    session,
+                    event,
+                    now,
+                    followers=self._followers,
+                    detail=answer.detail,
+                    message_id=message_id,
+                    audit_data={"device": device.id},
+                )
             except Conflict as exc:
                 raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
-            audit = AuditEntry(
-                realm,
-                "session.answered",
-                session.id,
-                {"status": status.wire, "device": device.id},
-                now,
-            )
-            if not await db.record_answer(
-                message_id, session.id, status, answer.detail, now, audit
-            ):
+            if not await db.sessions.commit(move):
                 raise BadDeviceMessage(
                     dm.REFUSED, reason="message or session finished concurrently"
                 )
-        self._events.publish(session.id)
+        self._committed(move)
         log.info(
             "session answered",
             extra={
                 "fields": {
                     "realm": realm,
                     "session": session.id,
-                    "status": status.wire,
+                    "status": move.status.wire,
                     "device": device.id,
                 }
             },
         )
-        return dataclasses.replace(
-            session,
-            status=status,
-            detail=answer.detail if answer.detail is not None else session.detail,
-            updated_ms=now,
-        )
+        return move.session
 
     async def expire_due(self, limit: int = EXPIRE_BATCH) -> int:
         now = self._clock.now_ms()
-        async with self._store.transaction() as tx:
-            expired = await tx.expire_due(now, limit)
-        for session_id, _ in expired:
-            self._events.publish(session_id)
+
+        def expire(session: PushSession) -> Transition:
+            return transition(session, Event.EXPIRE, now, followers=self._followers)
+
+        async with self._store.autocommit() as db:
+            expired = await db.sessions.expire_due(now, limit, expire)
+        for move in expired:
+            self._committed(move)
         if expired:
             log.info("sessions expired", extra={"fields": {"count": len(expired)}})
         return len(expired)

@@ -1,0 +1,156 @@
+"""The outbox worker: claims due rows under a lease and hands each to the handler of its kind
+(DESIGN.md "Outbox row", issue 6 item 4).
+
+A handler returns what happened (`None` for done, `Retry`, `GiveUp`) or raises; the worker
+records it: done, due again after a backoff with jitter, or dead-lettered once the retry limit
+is reached. Nothing is lost when a process dies mid-send: the lease runs out and another
+worker claims the row again, so a handler may see a row twice and must be idempotent on
+`row.key`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import anyio
+
+from pushgate.clock import Clock
+from pushgate.errors import PushgateError
+from pushgate.outbox.model import MAX_ERROR, OutboxRow, RetryPolicy
+from pushgate.store.ports import Store
+
+log = logging.getLogger("pushgate.outbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again later: after `after_ms` if the other side said when (Retry-After), else
+    after the policy's backoff."""
+
+    reason: str
+    after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Never try again (the other side refused for good): the row is dead-lettered."""
+
+    reason: str
+
+
+Outcome = Retry | GiveUp | None
+Handler = Callable[[OutboxRow], Awaitable[Outcome]]
+
+
+class Doorbell:
+    """Wakes an idle worker at once when this process writes outbox rows."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout_seconds: float) -> None:
+        with anyio.move_on_after(timeout_seconds):
+            await self._event.wait()
+        if self._event.is_set():
+            self._event = anyio.Event()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    lease_ms: int = 30_000
+    batch: int = 50
+    idle_seconds: float = 1.0  # how often an idle worker looks for rows other processes wrote
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        handlers: Mapping[str, Handler],
+        *,
+        policy: RetryPolicy | None = None,
+        settings: WorkerSettings | None = None,
+        doorbell: Doorbell | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._handlers = dict(handlers)
+        self._policy = policy or RetryPolicy()
+        self._settings = settings or WorkerSettings()
+        self._doorbell = doorbell or Doorbell()
+        self.owner = f"worker-{uuid.uuid4()}"
+
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Handle rows until cancelled, calling `beat` after every round; storage errors
+        propagate to the runtime, which restarts the worker after a backoff."""
+        beat()
+        if not self._handlers:
+            await anyio.sleep_forever()
+        while True:
+            claimed = await self.run_once()
+            beat()
+            if not claimed:
+                await self._doorbell.wait(self._settings.idle_seconds)
+
+    async def run_once(self) -> int:
+        """Claim one batch and handle it, the rows concurrently; how many were claimed."""
+        now = self._clock.now_ms()
+        async with self._store.autocommit() as db:
+            rows = await db.outbox.claim(
+                sorted(self._handlers), self.owner, now, self._settings.lease_ms, self._settings.batch
+            )
+        if rows:
+            async with anyio.create_task_group() as tasks:
+                for row in rows:
+                    tasks.start_soon(self._handle, row)
+        return len(rows)
+
+    async def _handle(self, row: OutboxRow) -> None:
+        handler = self._handlers[row.kind]
+        outcome: Outcome
+        # A handler that outlives its lease would race the worker that claims the row next.
+        with anyio.move_on_after(self._settings.lease_ms * 0.8 / 1000) as scope:
+            try:
+                outcome = await handler(row)
+            except PushgateError as exc:
+                outcome = Retry(exc.reason)
+            except Exception as exc:
+                log.exception(
+                    "outbox handler failed",
+                    extra={"fields": {"kind": row.kind, "row": row.id}},
+                )
+                outcome = Retry(f"{type(exc).__name__}: {exc}")
+        if scope.cancelled_caught:
+            outcome = Retry("handler timed out")
+        await self._record(row, outcome)
+
+    async def _record(self, row: OutboxRow, outcome: Outcome) -> None:
+        now = self._clock.now_ms()
+        fields: dict[str, object] = {"kind": row.kind, "row": row.id, "attempts": row.attempts}
+        async with self._store.autocommit() as db:
+            if outcome is None:
+                kept = await db.outbox.complete(row.id, self.owner, now)
+            elif isinstance(outcome, GiveUp) or self._policy.gives_up(row.attempts):
+                kept = await db.outbox.bury(row.id, self.owner, now, outcome.reason[:MAX_ERROR])
+                log.warning(
+                    "outbox row dead-lettered", extra={"fields": {**fields, "reason": outcome.reason}}
+                )
+            else:
+                delay = outcome.after_ms or self._policy.delay_ms(row.attempts)
+                kept = await db.outbox.retry(
+                    row.id, self.owner, now, now + delay, outcome.reason[:MAX_ERROR]
+                )
+                log.info(
+                    "outbox row will be retried",
+                    extra={"fields": {**fields, "reason": outcome.reason, "delayMs": delay}},
+                )
+        if not kept:
+            # The lease ran out and another worker has the row: it decides now.
+            log.warning("outbox lease lost", extra={"fields": fields})
