@@ -24,6 +24,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
 
 
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Step back to `revision` (an id, or relative like "-1"); for operators and tests."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.downgrade(_config(sync_conn), revision))
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
