@@ -48,10 +48,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asyncpg
 import driver
 
-from pushgate.store import pg_sql as q
-from pushgate.store import schema
-from pushgate.store.listen import NOTIFY_BATCH
-from pushgate.wiring import build_services
+from pushgate.devices.model import Device, DeviceStatus
+from pushgate.secret_key import load_secret_key
+from pushgate.sessions.machine import Event, Transition, transition
+from pushgate.sessions.model import SessionStatus
+from pushgate.settings import Settings
+from pushgate.store import rows, schema
+from pushgate.store.postgres import devices as pg_devices
+from pushgate.store.postgres import sessions as pg_sessions
+from pushgate.store.postgres.audit import audit_args
+from pushgate.store.postgres.listen import FINISHED_CHANNEL, batches
+from pushgate.store.postgres.outbox import outbox_arrays
+from pushgate.store.postgres.sql import arrays
+from pushgate.store.sealing import Sealer
+from pushgate.wiring import FOLLOWERS, build_services
 
 DB_EMPTY = "pushgate_scale_empty"
 DB_FULL = "pushgate_scale_full"
@@ -72,14 +82,18 @@ def now_ms() -> int:
 # --- bulk load -------------------------------------------------------------------------------
 
 
-async def load_filler(db: str, devices: int, sessions: int, far_ms: int) -> dict[str, Any]:
+async def load_filler(
+    db: str, sealer: Sealer, devices: int, sessions: int, far_ms: int
+) -> dict[str, Any]:
     """`devices` users with one active device each; `sessions` pending sessions, each with one
     notification to a distinct filler device and its `session.created` audit row."""
     created = now_ms()
-    # Device secrets are sealed at rest (AES-GCM: version byte, 12-byte nonce, 32-byte secret,
-    # 16-byte tag = 61 bytes). Filler rows hold one value of that shape; it never has to open,
-    # since no filler device ever polls or answers.
-    secret = b"\x01" + os.urandom(60)
+    # Device secrets are sealed at rest under the server's key, the row's id bound in, and
+    # the server opens the newest one at start-up to check its key: so every filler secret is
+    # sealed as the adapter seals it (`rows.device_values`; ~12 s per 1,000,000 devices, part
+    # of `copy_devices_s`). One plaintext for all: no filler device ever polls or answers.
+    secret = os.urandom(32)
+    device_columns = [c.name for c in schema.devices.columns]
     challenge = os.urandom(32)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -96,20 +110,22 @@ async def load_filler(db: str, devices: int, sessions: int, far_ms: int) -> dict
 
     def devs() -> Iterator[tuple[Any, ...]]:
         for uid, did in zip(user_ids, device_ids, strict=True):
-            yield (
-                did,
-                REALM,
-                uid,
-                str(uuid.uuid4()),  # mechanism_uid
-                secret,
-                "fcm-filler-token",
-                "android",
-                "gcm",
-                "Push Device",
-                "active",
-                created,
-                created,
+            device = Device(
+                id=did,
+                realm=REALM,
+                user_id=uid,
+                mechanism_uid=str(uuid.uuid4()),
+                secret=secret,
+                push_token="fcm-filler-token",
+                device_type="android",
+                communication_type="gcm",
+                name="Push Device",
+                status=DeviceStatus.ACTIVE,
+                created_ms=created,
+                updated_ms=created,
             )
+            values = rows.device_values(device, sealer)
+            yield tuple(values[name] for name in device_columns)
 
     def sess() -> Iterator[tuple[Any, ...]]:
         for k, sid in zip(chosen, session_ids, strict=True):
@@ -143,7 +159,7 @@ async def load_filler(db: str, devices: int, sessions: int, far_ms: int) -> dict
 
     loads = [
         ("users", users, ["id", "realm", "username", "password_hash", "created_ms"]),
-        ("devices", devs, [c.name for c in schema.devices.columns]),
+        ("devices", devs, device_columns),
         ("sessions", sess, [c.name for c in schema.sessions.columns]),
         ("notifications", notes, [c.name for c in schema.notifications.columns]),
         ("audit", audits, ["realm", "at_ms", "event", "subject", "data"]),
@@ -154,9 +170,9 @@ async def load_filler(db: str, devices: int, sessions: int, far_ms: int) -> dict
         # load several times faster (superuser only, this session only).
         await conn.execute("SET session_replication_role = replica")
         await conn.execute("SET synchronous_commit = off")
-        for table, rows, columns in loads:
+        for table, records, columns in loads:
             t = time.perf_counter()
-            await conn.copy_records_to_table(table, records=rows(), columns=columns)
+            await conn.copy_records_to_table(table, records=records(), columns=columns)
             timings[f"copy_{table}_s"] = time.perf_counter() - t
             print(f"  COPY {table}: {timings[f'copy_{table}_s']:.1f}s", flush=True)
         t = time.perf_counter()
@@ -239,7 +255,7 @@ async def prepare(db: str, users: int) -> tuple[Any, str, list[driver.Party], in
     await driver.pg_admin(f"DROP DATABASE IF EXISTS {db}")
     await driver.pg_admin(f"CREATE DATABASE {db}")
     port = driver.free_port()
-    settings = driver.Settings(
+    settings = Settings(
         database_url=dsn(db), public_url=f"http://127.0.0.1:{port}", secret_key=driver.SECRET_KEY
     )
     api_key, parties = await driver.provision(settings, users)
@@ -259,6 +275,37 @@ def start_server(settings: Any, port: int, tmp: Path, name: str, **env: str) -> 
 # --- EXPLAIN ---------------------------------------------------------------------------------
 
 
+# The arguments the adapter passes (`PostgresSessions.commit` / `.expire_due`), built the same
+# way from the same values: a transition made by the machine with the server's followers.
+
+
+def commit_case(move: Transition) -> tuple[str, list[Any]]:
+    """`PostgresSessions.commit`'s statement and arguments for `move`."""
+    after = move.session
+    message = [] if move.message_id is None else [move.message_id]
+    outbox = outbox_arrays(move.outbox, after.updated_ms) if move.outbox else []
+    sql = pg_sessions.commit_statement(bool(message), bool(move.outbox))
+    args = [after.id, after.status.value, after.detail, after.updated_ms, move.before_deadline]
+    return sql, [*args, *audit_args(move.audit), *message, *outbox]
+
+
+def expire_args(moves: list[Transition], now: int) -> list[Any]:
+    """`PostgresSessions.expire_due`'s arguments of `EXPIRE` for `moves`."""
+    after = [move.session for move in moves]
+    return [
+        [s.id for s in after],
+        [s.status.value for s in after],
+        [s.detail for s in after],
+        [s.updated_ms for s in after],
+        *arrays(schema.audit, (rows.audit_values(move.audit) for move in moves)),
+        *outbox_arrays([m for move in moves for m in move.outbox], now),
+        batches([s.id for s in after]),
+    ]
+
+
+Case = tuple[str, str, list[Any], list[tuple[str, list[Any]]]]
+
+
 async def explain_hot_path(db: str, party: driver.Party, filler_user: str) -> dict[str, Any]:
     """Plans of the hot statements with the values of one real cycle on the full database."""
     conn = await asyncpg.connect(dsn(db))
@@ -267,60 +314,105 @@ async def explain_hot_path(db: str, party: driver.Party, filler_user: str) -> di
         user = await conn.fetchrow(
             "SELECT id FROM users WHERE realm = $1 AND username = $2", REALM, party.username
         )
-        sess = await conn.fetchrow(
-            "SELECT id FROM sessions WHERE user_id = $1 ORDER BY created_ms DESC LIMIT 1",
+        found = await conn.fetchrow(
+            "SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_ms DESC LIMIT 1",
             user["id"],
         )
         note = await conn.fetchrow(
-            "SELECT message_id FROM notifications WHERE session_id = $1", sess["id"]
+            "SELECT message_id, device_id FROM notifications WHERE session_id = $1", found["id"]
         )
         t = now_ms()
-        # EXPLAIN ANALYZE executes the statement: each runs in a transaction rolled back after.
-        cases: list[tuple[str, str, list[Any]]] = [
+        # The bench session was answered in the cycles; the answer's plan is that of a winning
+        # compare-and-set, so it is reopened first (inside the rolled-back transaction).
+        session = rows.session(found)
+        reopened = rows.session(
+            {
+                **dict(found),
+                "status": SessionStatus.PENDING.value,
+                "detail": None,
+                "expires_ms": t + DAY_MS,
+            }
+        )
+        reopen = [
             (
-                "create: user_and_devices",
-                q.USER_AND_DEVICES,
-                [REALM, party.username, "active"],
+                "UPDATE sessions SET status = $2, detail = NULL, expires_ms = $3 WHERE id = $1",
+                [session.id, SessionStatus.PENDING.value, reopened.expires_ms],
             ),
             (
-                "create: user_and_devices (filler user)",
-                q.USER_AND_DEVICES,
-                [REALM, filler_user, "active"],
-            ),
-            (
-                "pending: device_and_pending",
-                q.DEVICE_AND_PENDING,
-                [REALM, party.mechanism.mechanism_uid, t, 50],
-            ),
-            ("answer: open_notification", q.OPEN_NOTIFICATION, [note["message_id"], REALM]),
-            (
-                "answer: record_answer",
-                q.RECORD_ANSWER,
-                [note["message_id"], t, sess["id"], "APPROVED", None, "session.answered", "{}"],
-            ),
-            ("GET: get_session", q.GET_SESSION, [sess["id"], REALM]),
-            ("sweeper: expire_due (nothing due)", q.EXPIRE_DUE, [t, "EXPIRED", 500]),
-            (
-                "sweeper: expire_due (all filler due)",
-                q.EXPIRE_DUE,
-                [t + 400 * DAY_MS, "EXPIRED", 500],
+                "UPDATE notifications SET answered_ms = NULL WHERE message_id = $1",
+                [note["message_id"]],
             ),
         ]
-        for name, sql, args in cases:
+        answer = transition(
+            reopened,
+            Event.APPROVE,
+            t,
+            followers=FOLLOWERS,
+            message_id=note["message_id"],
+            audit_data={"device": note["device_id"]},
+        )
+        commit_sql, commit_args = commit_case(answer)
+        all_due = t + 400 * DAY_MS  # past the filler sessions' sentinel deadline
+        due = await conn.fetch(pg_sessions.DUE, all_due, 500)
+        expiring = [
+            transition(rows.session(r), Event.EXPIRE, all_due, followers=FOLLOWERS) for r in due
+        ]
+        # EXPLAIN ANALYZE executes the statement: each runs in a transaction rolled back after.
+        cases: list[Case] = [
+            (
+                "create: devices.USER_AND_ACTIVE",
+                pg_devices.USER_AND_ACTIVE,
+                [REALM, party.username],
+                [],
+            ),
+            (
+                "create: devices.USER_AND_ACTIVE (filler user)",
+                pg_devices.USER_AND_ACTIVE,
+                [REALM, filler_user],
+                [],
+            ),
+            (
+                "pending: sessions.PENDING_FOR_DEVICE",
+                pg_sessions.PENDING_FOR_DEVICE,
+                [REALM, party.mechanism.mechanism_uid, t, 50],
+                [],
+            ),
+            (
+                "answer: sessions.OPEN_NOTIFICATION",
+                pg_sessions.OPEN_NOTIFICATION,
+                [note["message_id"], REALM],
+                [],
+            ),
+            ("answer: sessions.commit_statement(True, False)", commit_sql, commit_args, reopen),
+            ("GET: sessions.GET", pg_sessions.GET, [session.id, REALM], []),
+            ("sweeper: sessions.DUE (nothing due)", pg_sessions.DUE, [t, 500], []),
+            ("sweeper: sessions.DUE (all filler due)", pg_sessions.DUE, [all_due, 500], []),
+            (
+                f"sweeper: sessions.EXPIRE ({len(expiring)} due)",
+                pg_sessions.EXPIRE,
+                expire_args(expiring, all_due),
+                [],
+            ),
+        ]
+        if not expiring:
+            cases.pop()  # nothing due: the adapter stops after DUE
+        for name, sql, args, setup in cases:
             plans = {}
             for mode in ("force_custom_plan", "force_generic_plan"):
                 tr = conn.transaction()
                 await tr.start()
                 try:
+                    for setup_sql, setup_args in setup:
+                        await conn.execute(setup_sql, *setup_args)
                     await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
                     # EXPLAIN EXECUTE of a PREPAREd statement: the plan asyncpg's would get.
                     stmt = f"bench_{len(out)}_{mode}"
                     await conn.execute(f"PREPARE {stmt} AS {sql}")
                     lits = ", ".join(_literal(a) for a in args)
-                    rows = await conn.fetch(
+                    found_plan = await conn.fetch(
                         f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {stmt}({lits})"
                     )
-                    plans[mode] = [r[0] for r in rows]
+                    plans[mode] = [r[0] for r in found_plan]
                 finally:
                     await tr.rollback()  # nothing written stays: EXPLAIN ANALYZE executes
             out[name] = plans
@@ -330,18 +422,39 @@ async def explain_hot_path(db: str, party: driver.Party, filler_user: str) -> di
 
 
 def _literal(value: Any) -> str:
+    """An EXECUTE argument; an array as an untyped `'{...}'`, which takes the parameter's type."""
+    if isinstance(value, list):
+        return "'" + _array(value).replace("'", "''") + "'"
     if value is None:
         return "NULL"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _array(values: list[Any]) -> str:
+    items = []
+    for v in values:
+        if v is None:
+            items.append("NULL")
+        elif isinstance(v, bool):
+            items.append("t" if v else "f")
+        elif isinstance(v, int):
+            items.append(str(v))
+        elif isinstance(v, str):
+            items.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:
+            raise TypeError(f"no array element for {type(v).__name__}")
+    return "{" + ",".join(items) + "}"
 
 
 def plan_summary(plans: dict[str, Any]) -> dict[str, Any]:
     """Execution time and any sequential scans, per statement and plan mode."""
-    out = {}
+    out: dict[str, Any] = {}
     for name, modes in plans.items():
         out[name] = {}
         for mode, lines in modes.items():
@@ -365,11 +478,12 @@ def plan_summary(plans: dict[str, Any]) -> dict[str, Any]:
 
 EXPIRE_LEAD_MS = 4_000  # T - now when the deadline is set; the VACUUM must fit in it
 
-# What we recommend for `PostgresStore.expire_due` (not in src): one statement per batch that
-# selects, expires and audits; the UPDATE reaches its rows by primary key (`= ANY(ARRAY(..))`)
-# instead of the hash join over a sequential scan of all sessions the planner picks for
-# `UPDATE ... FROM due`; the audit rows go in with the same statement instead of one INSERT
-# round trip per session. The NOTIFYs stay one per 200 ids.
+# The baseline the adapter's expiry is compared with: the one-statement expiry that
+# docs/PERFORMANCE.md recommended (recommendation 1) and the old adapter ran, before the
+# outbox. It selects, expires and audits in one statement, the UPDATE reaching its rows by
+# primary key (`= ANY(ARRAY(..))`), then NOTIFYs 200 ids at a time. The adapter now locks the
+# due rows (`sessions.DUE`), lets the machine make each transition, and writes them all with
+# `sessions.EXPIRE` (audit and outbox rows and the NOTIFYs in that statement), one transaction.
 PROPOSED_EXPIRE = (
     "WITH due AS (SELECT id FROM sessions WHERE status = 'PENDING' AND expires_ms <= $1"
     " ORDER BY expires_ms LIMIT $3 FOR UPDATE SKIP LOCKED),"
@@ -379,6 +493,7 @@ PROPOSED_EXPIRE = (
     " SELECT realm, $1, 'session.expired', id, '{}' FROM done)"
     " SELECT id, realm FROM done"
 )
+PROPOSED_NOTIFY = f"SELECT pg_notify('{FINISHED_CHANNEL}', $1)"
 
 
 async def set_deadline(db: str, from_ms: int, to_ms: int) -> dict[str, float]:
@@ -437,8 +552,8 @@ async def _proposed_batch(pool: asyncpg.Pool, limit: int) -> int:
     async with pool.acquire() as conn, conn.transaction():
         found = await conn.fetch(PROPOSED_EXPIRE, now, "EXPIRED", limit)
         ids = [r["id"] for r in found]
-        for start in range(0, len(ids), NOTIFY_BATCH):
-            await conn.execute(q.NOTIFY, ",".join(ids[start : start + NOTIFY_BATCH]))
+        for payload in batches(ids):
+            await conn.execute(PROPOSED_NOTIFY, payload)
     return len(ids)
 
 
@@ -615,7 +730,8 @@ async def amain(args: argparse.Namespace) -> Path:
         s_full, key_full, parties_full, port_full = await prepare(DB_FULL, args.users)
         print(f"loading {args.devices} devices, {args.sessions} sessions", flush=True)
         t = time.perf_counter()
-        report["load"] = await load_filler(DB_FULL, args.devices, args.sessions, far_ms)
+        sealer = Sealer(load_secret_key(s_full))
+        report["load"] = await load_filler(DB_FULL, sealer, args.devices, args.sessions, far_ms)
         report["load"]["total_s"] = round(time.perf_counter() - t, 1)
         print(f"  loaded in {report['load']['total_s']}s", flush=True)
 
@@ -733,7 +849,7 @@ async def amain(args: argparse.Namespace) -> Path:
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(markdown(report))
     print(f"wrote {path} ({report['wall_seconds']} s)")
-    return path
+    return Path(path)
 
 
 def markdown(report: dict[str, Any]) -> str:

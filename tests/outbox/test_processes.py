@@ -44,7 +44,7 @@ def _worker(url: str, mode: str, now_ms: int, log: Path) -> subprocess.Popen[str
     return subprocess.Popen(
         [sys.executable, "-m", "tests.outbox.worker_process", url, mode, str(now_ms), str(log)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if mode == "hang" else None,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -63,6 +63,8 @@ async def test_a_killed_worker_loses_nothing(
     finally:
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
+        if doomed.stdout is not None:
+            doomed.stdout.close()
 
     handler = Recorder()
     worker = OutboxWorker(followed.store, clock, {KIND: handler})
