@@ -41,6 +41,22 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record, like logging's own
+    last-resort handler: a stream swapped by a test runner and closed since is never used."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # What a record would otherwise collect on every call and no line of ours prints: the
     # caller's frame, thread and process (the logging HOWTO's "Optimization" section).
@@ -49,7 +65,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -57,6 +73,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # SQL statements carry secrets as parameters: never log them, whatever the level.
     for name in ("sqlalchemy", "aiosqlite", "asyncpg"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Alembic narrates every start-up at info level (plugins, "will assume transactional
+    # DDL"); only a debugging run wants to read that.
+    if root.level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -1,5 +1,12 @@
-"""The server key that seals device secrets at rest (`store/sealing.py`): from
-PUSHGATE_SECRET_KEY, else from its key file, created on first start."""
+"""The server key that seals device secrets at rest (`store/sealing.py`): where every process
+of one deployment finds it (docs/CONFIGURATION.md "The secret key").
+
+PUSHGATE_SECRET_KEY, else the file PUSHGATE_SECRET_KEY_FILE (relative to the working
+directory), else a default that depends on the database and never on the working directory:
+beside a SQLite file (`pushgate.db` → `pushgate.key`), or `$XDG_CONFIG_HOME/pushgate/secret.key`
+for PostgreSQL. A command run from another directory thus finds the key the server uses
+instead of minting a new one that no device secret opens.
+"""
 
 from __future__ import annotations
 
@@ -10,41 +17,77 @@ import secrets
 from pathlib import Path
 
 from pushgate.errors import ConfigError
-from pushgate.settings import Settings
-from pushgate.store.sealing import KEY_BYTES
+from pushgate.settings import SECRET_KEY_BYTES, SECRET_KEY_FORM, Settings, decode_secret_key
+from pushgate.store.engine import is_postgres, sqlite_path
 
 log = logging.getLogger("pushgate")
 
 
-def _decode_key(text: str, where: str) -> bytes:
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except ValueError:
-        key = b""
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"{where} must hold {KEY_BYTES} bytes in standard Base64")
-    return key
+def key_file(settings: Settings) -> Path | None:
+    """The file the key is read from (and created in), None when there is none to use:
+    the key is in PUSHGATE_SECRET_KEY, or the database lives in memory only."""
+    if settings.secret_key:
+        return None
+    if settings.secret_key_file:
+        return Path(settings.secret_key_file)
+    if is_postgres(settings.database_url):
+        return settings.config_home / "pushgate" / "secret.key"
+    database = sqlite_path(settings.database_url)
+    if database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    path = Path(database).absolute()
+    return path.with_name(path.name + ".key") if path.suffix == ".key" else path.with_suffix(".key")
+
+
+def key_source(settings: Settings) -> str:
+    """Where the key comes from, for messages: the variable, or the file and why that one."""
+    if settings.secret_key:
+        return "PUSHGATE_SECRET_KEY"
+    path = key_file(settings)
+    if path is None:
+        return "a key made for this in-memory database"
+    if settings.secret_key_file:
+        return f"the key file {path.absolute()} (PUSHGATE_SECRET_KEY_FILE)"
+    place = (
+        "the default for PostgreSQL"
+        if is_postgres(settings.database_url)
+        else "beside the database"
+    )
+    return f"the key file {path} ({place})"
 
 
 def load_secret_key(settings: Settings) -> bytes:
-    """The key that seals device secrets: from settings, else from its file, made if absent."""
+    """The key that seals device secrets: from settings, else from its file, made if absent.
+    The CLI makes sure the database holds no sealed secret before a new file is made."""
     if settings.secret_key:
-        return _decode_key(settings.secret_key, "PUSHGATE_SECRET_KEY")
-    path = Path(settings.secret_key_file)
+        key = decode_secret_key(settings.secret_key)
+        if key is None:
+            raise ConfigError(f"PUSHGATE_SECRET_KEY must be {SECRET_KEY_FORM}")
+        return key
+    path = key_file(settings)
+    if path is None:  # nothing outlives the process: neither may its key
+        return secrets.token_bytes(SECRET_KEY_BYTES)
     if not path.exists():
-        _create_key_file(path)
+        create_key_file(path, make_parent=not settings.secret_key_file)
     try:
-        return _decode_key(path.read_text(encoding="ascii"), str(path))
+        text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the secret key file {path}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) else "not Base64 text"
+        raise ConfigError(f"cannot read the secret key file {path}: {reason}") from None
+    key = decode_secret_key(text)
+    if key is None:
+        raise ConfigError(f"the secret key file {path} must hold {SECRET_KEY_FORM}")
+    return key
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new key next to the database, readable by its owner only. The link makes the
-    creation atomic: of two processes starting at once, one key wins and both read it."""
-    key = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() + "\n"
+def create_key_file(path: Path, *, make_parent: bool = False) -> None:
+    """Write a new key, readable by its owner only. The link makes the creation atomic: of
+    two processes starting at once, one key wins and both read it."""
+    key = base64.b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode() + "\n"
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if make_parent:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="ascii") as file:
             file.write(key)
@@ -55,10 +98,12 @@ def _create_key_file(path: Path) -> None:
         except FileExistsError:
             return
         log.warning(
-            "created a new secret key; back it up with the database",
+            "created a new secret key; back it up, apart from the database",
             extra={"fields": {"path": str(path)}},
         )
     except OSError as exc:
-        raise ConfigError(f"cannot create the secret key file {path}: {exc}") from exc
+        raise ConfigError(
+            f"cannot create the secret key file {path}: {exc.strerror or exc}"
+        ) from None
     finally:
         temporary.unlink(missing_ok=True)

@@ -1,130 +1,269 @@
-"""Typed, frozen settings, loaded once from `PUSHGATE_*` variables or a file (STYLE.md §9).
+"""Typed, frozen settings, loaded once from `PUSHGATE_*` variables or a file (STYLE.md §9;
+docs/CONFIGURATION.md documents every field).
 
-Nothing below the wiring reads the environment: `load_settings` is called by the CLI and the
-result is passed down.
+Nothing below the wiring reads the environment: `load_settings` is the one reader, called by
+the CLI, and the result is passed down, to uvicorn's worker processes too (pickled, never
+through `os.environ`). Every bad value becomes one `ConfigError` line that names the variable,
+what it accepts and what it was given.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import base64
+import binascii
+import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pushgate.errors import ConfigError
 
+PREFIX = "PUSHGATE_"
+CONFIG_VARIABLE = "PUSHGATE_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///pushgate.db"
 DEFAULT_PUBLIC_URL = "http://localhost:8080"
+SECRET_KEY_BYTES = 32  # AES-256; store/sealing.py refuses any other length
+SECRET_KEY_FORM = "32 bytes in standard Base64 (make one with `openssl rand -base64 32`)"  # noqa: S105 - a description, not a key
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The URL schemes store/engine.py accepts (a test keeps the two lists equal).
+SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite")
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+
+Positive = Annotated[int, Field(gt=0)]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
+
     database_url: str = DEFAULT_DATABASE_URL
     # The AES-256-GCM key that seals device secrets at rest: 32 bytes in standard Base64. When
-    # empty, the key is read from `secret_key_file`, which is created on first use. Every
-    # process on one database needs the same key; without it no device can answer.
-    secret_key: str = ""
-    secret_key_file: str = "pushgate.key"  # noqa: S105 - a file name, not a key
+    # empty, the key is read from `secret_key_file` (`secret_key.py` finds it), which is
+    # created on first use. Every process on one database needs the same key.
+    secret_key: str = Field(default="", repr=False)
+    # Empty: beside the SQLite database, or a per-user default for PostgreSQL (secret_key.py).
+    secret_key_file: str = ""
     public_url: str = DEFAULT_PUBLIC_URL
     # Shown by the authenticator app as the account's issuer. Keep its base64url free of
     # '-' and '_': legacy iOS decodes QR text params with standard Base64 (spec §2).
     issuer: str = "pushgate"
     # Sent back by devices as a Cookie header; the Ping SDKs refuse a QR code without `l`.
     lb_cookie: str = "amlbcookie=01"
-    registration_ttl_seconds: int = 300
-    default_session_ttl_seconds: int = 86_400  # UnifyID's default (seed 003)
-    max_session_ttl_seconds: int = 30 * 86_400
-    max_body_bytes: int = 64 * 1024
-    device_clock_skew_seconds: int = 60
-    expiry_sweep_seconds: float = 1.0
-    wait_recheck_seconds: float = 0.5
-    max_wait_seconds: int = 60
-    db_pool_size: int = 10
-    api_key_cache_seconds: float = 10.0  # how long a revoked key may still be honoured
+    registration_ttl_seconds: Positive = 300
+    default_session_ttl_seconds: Positive = 86_400  # UnifyID's default (seed 003)
+    max_session_ttl_seconds: Positive = 30 * 86_400
+    max_body_bytes: Positive = 64 * 1024
+    device_clock_skew_seconds: Positive = 60
+    expiry_sweep_seconds: PositiveSeconds = 1.0
+    wait_recheck_seconds: PositiveSeconds = 0.5
+    max_wait_seconds: Positive = 60
+    db_pool_size: Positive = 10
+    # How long a revoked key may still be honoured; 0 turns the cache off.
+    api_key_cache_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
     log_level: str = "INFO"
-    log_format: str = "auto"  # auto | json | text
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # Not a setting: $XDG_CONFIG_HOME as `load_settings` found it, for the PostgreSQL default
+    # key file (secret_key.py), so that worker processes need not read the environment.
+    _xdg_config_home: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only `load_settings` reads the environment, from the mapping it is given, so that
+        # `Settings(...)` in a test or a worker process means exactly its arguments.
+        return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in SQLITE_SCHEMES + POSTGRES_SCHEMES:
+            raise ValueError("sqlite:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if value and decode_secret_key(value) is None:
+            raise ValueError(SECRET_KEY_FORM)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value.strip().upper() not in LOG_LEVELS:
+            raise ValueError("one of " + ", ".join(LOG_LEVELS))
+        return value.strip().upper()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _lifetimes(self) -> Settings:
+        if self.default_session_ttl_seconds > self.max_session_ttl_seconds:
+            raise ValueError(
+                f"PUSHGATE_DEFAULT_SESSION_TTL_SECONDS ({self.default_session_ttl_seconds}) "
+                f"must not exceed PUSHGATE_MAX_SESSION_TTL_SECONDS "
+                f"({self.max_session_ttl_seconds})"
+            )
+        return self
 
     @property
     def public_base(self) -> str:
         return self.public_url.rstrip("/")
 
+    @property
+    def config_home(self) -> Path:
+        """The user's configuration directory: $XDG_CONFIG_HOME, else ~/.config."""
+        return Path(self._xdg_config_home or Path.home() / ".config").absolute()
 
-_INT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("int", int)}
-_FLOAT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("float", float)}
 
-
-def _read_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
+def decode_secret_key(text: str) -> bytes | None:
+    """The key bytes of `text` (standard Base64), None if it is not such a key."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = value.strip().strip('"').strip("'")
-    return values
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == SECRET_KEY_BYTES else None
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a message: the password, if any, is replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
+
+
+def variable(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+KNOWN_VARIABLES = {variable(name): name for name in Settings.model_fields}
 
 
 def load_settings(
     environ: Mapping[str, str] | None = None, path: str | Path | None = None
 ) -> Settings:
-    """Settings from a `KEY=VALUE` file (if any), overridden by `PUSHGATE_*` variables."""
-    env = dict(os.environ if environ is None else environ)
-    source: dict[str, str] = {}
-    file_path = path or env.get("PUSHGATE_CONFIG")
+    """Settings from a `KEY=VALUE` file (`path`, else `PUSHGATE_CONFIG`), overridden by
+    `PUSHGATE_*` variables of `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    where: dict[str, str] = {}
+    file_path = path or env.get(CONFIG_VARIABLE)
     if file_path:
-        source.update(_read_file(Path(file_path)))
-    source.update({k: v for k, v in env.items() if k.startswith("PUSHGATE_")})
-
-    kwargs: dict[str, object] = {}
-    for field in dataclasses.fields(Settings):
-        key = "PUSHGATE_" + field.name.upper()
-        if key not in source:
-            continue
-        raw = source[key]
-        try:
-            if field.name in _INT_FIELDS:
-                kwargs[field.name] = int(raw)
-            elif field.name in _FLOAT_FIELDS:
-                kwargs[field.name] = float(raw)
-            else:
-                kwargs[field.name] = raw
-        except ValueError as exc:
-            raise ConfigError(f"{key}={raw!r} is not a number") from exc
-    settings = Settings(**kwargs)  # type: ignore[arg-type]
-    _validate(settings)
+        for key, (value, line) in read_settings_file(Path(file_path)).items():
+            values[KNOWN_VARIABLES[key]] = value
+            where[KNOWN_VARIABLES[key]] = f"{file_path}:{line}"
+    for key, name in KNOWN_VARIABLES.items():
+        if key in env:
+            values[name] = env[key]
+            where.pop(name, None)
+    try:
+        settings = Settings(**values)  # type: ignore[arg-type]  # pydantic parses the strings
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, values, where)) from None
+    settings._xdg_config_home = env.get("XDG_CONFIG_HOME") or None
     return settings
 
 
-def _validate(settings: Settings) -> None:
-    url = urlsplit(settings.public_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise ConfigError(
-            f"PUSHGATE_PUBLIC_URL must be an http(s) URL, got {settings.public_url!r}"
-        )
-    if settings.api_key_cache_seconds < 0:
-        raise ConfigError("PUSHGATE_API_KEY_CACHE_SECONDS must not be negative")
-    if settings.expiry_sweep_seconds <= 0 or settings.wait_recheck_seconds <= 0:
-        raise ConfigError("PUSHGATE_EXPIRY_SWEEP_SECONDS and _WAIT_RECHECK_SECONDS must be > 0")
-    if settings.log_format not in ("auto", "json", "text"):
-        raise ConfigError("PUSHGATE_LOG_FORMAT must be auto, json or text")
-    for name in (
-        "registration_ttl_seconds",
-        "default_session_ttl_seconds",
-        "max_session_ttl_seconds",
-        "max_body_bytes",
-        "device_clock_skew_seconds",
-        "db_pool_size",
-        "max_wait_seconds",
-    ):
-        if getattr(settings, name) <= 0:
-            raise ConfigError(f"PUSHGATE_{name.upper()} must be positive")
-    if settings.default_session_ttl_seconds > settings.max_session_ttl_seconds:
-        raise ConfigError("the default session lifetime exceeds the maximum")
+def read_settings_file(path: Path) -> dict[str, tuple[str, int]]:
+    """`PUSHGATE_*` variable → (value, line number) of a settings file; a line that is not
+    `KEY=VALUE`, a name that is not a setting, or a name given twice is a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the settings file {path}: {reason}") from None
+    found: dict[str, tuple[str, int]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        if key not in KNOWN_VARIABLES:
+            raise ConfigError(f"{path}:{number}: {key} is not a setting{_suggest(key)}")
+        if key in found:
+            raise ConfigError(f"{path}:{number}: {key} is already set on line {found[key][1]}")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[key] = (value, number)
+    return found
+
+
+def misspelt_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per `PUSHGATE_*` variable of the environment that is no setting but looks
+    like one (other tools' PUSHGATE_ variables, unlike a file's unknown names, are allowed)."""
+    env = os.environ if environ is None else environ
+    warnings = []
+    for key in sorted(env):
+        if key.startswith(PREFIX) and key not in KNOWN_VARIABLES and key != CONFIG_VARIABLE:
+            close = difflib.get_close_matches(key, KNOWN_VARIABLES, n=1, cutoff=0.85)
+            if close:
+                warnings.append(f"{key} is not a setting; did you mean {close[0]}?")
+    return warnings
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key.upper(), KNOWN_VARIABLES, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else " (docs/CONFIGURATION.md lists them)"
+
+
+def _describe(exc: ValidationError, values: Mapping[str, str], where: Mapping[str, str]) -> str:
+    """One line for the first problem: the variable, what it accepts, what it got."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    others = len(errors) - 1
+    more = f" (and {others} more invalid setting{'s' * (others > 1)})" if others else ""
+    message = str(first.get("ctx", {}).get("error", first["msg"]))
+    if not first["loc"]:  # a rule across fields: its message names them
+        return message + more
+    name = str(first["loc"][0])
+    label = variable(name) + (f" ({where[name]})" if name in where else "")
+    given = repr(values.get(name, first.get("input")))
+    if name == "secret_key":
+        given = "something else (not shown)"
+    elif name == "database_url":
+        given = repr(redact_url(str(values.get(name, ""))))
+    return f"{label} must be {_allowed(name, first, message)}; got {given}{more}"
+
+
+def _allowed(name: str, error: Any, message: str) -> str:
+    if error["type"] == "value_error":
+        return message
+    if error["type"] == "literal_error":
+        return "one of " + str(error["ctx"]["expected"]).replace("'", "")
+    field = Settings.model_fields[name]
+    kind = "a whole number" if field.annotation is int else "a number"
+    for bound in field.metadata:  # pydantic keeps Field(gt=…) as annotated-types bounds
+        if getattr(bound, "gt", None) is not None:
+            return f"{kind} above {bound.gt}"
+        if getattr(bound, "ge", None) is not None:
+            return f"{kind}, {bound.ge} or more"
+    return kind if field.annotation in (int, float) else message

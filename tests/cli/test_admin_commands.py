@@ -40,19 +40,19 @@ def test_migrate(run: Invoke) -> None:
 def test_realm_user_key_and_registration(run: Invoke) -> None:
     realm = run("realm", "create", "alpha", "--json")
     assert realm.exit_code == 0, realm.output
-    assert json.loads(realm.output) == {"realm": "/alpha"}
+    assert json.loads(realm.stdout) == {"realm": "/alpha"}
 
     user = run("user", "create", "bob", "--realm", "alpha", "--password", "pw", "--json")
     assert user.exit_code == 0, user.output
-    assert json.loads(user.output)["username"] == "bob"
+    assert json.loads(user.stdout)["username"] == "bob"
 
     key = run("apikey", "create", "--realm", "alpha", "--json")
     assert key.exit_code == 0, key.output
-    assert json.loads(key.output)["apiKey"].startswith("pgk_")
+    assert json.loads(key.stdout)["apiKey"].startswith("pgk_")
 
     started = run("register", "bob", "--realm", "alpha", "--json")
     assert started.exit_code == 0, started.output
-    uri = qr.parse(json.loads(started.output)["uri"])
+    uri = qr.parse(json.loads(started.stdout)["uri"])
     assert uri.account == "bob"
     assert uri.register_url == (
         "https://auth.example.com/json/alpha/push/sns/message?_action=register"

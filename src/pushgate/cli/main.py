@@ -1,56 +1,53 @@
-"""`pushgate`: administer realms, users, keys and registrations; run the server and the demo."""
+"""`pushgate`: administer realms, users, keys and registrations; run the server, the background
+worker and the demo. Every failure is one `Error:` line (cli/common.py `EdgeGroup`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 import click
 
 from pushgate.cli.common import (
+    CONFIG_HELP,
+    EdgeGroup,
+    check_database,
+    config_option,
     emit,
     json_option,
+    migrate_checked,
     print_qr,
     realm_option,
     run_with_services,
-    serve_http,
     settings_of,
 )
 from pushgate.cli.demo import demo
 from pushgate.cli.device import device_group
-from pushgate.errors import PushgateError
-from pushgate.settings import load_settings
-from pushgate.wiring import migrate_database
+from pushgate.cli.serving import bind, run_worker, serve_http
+from pushgate.settings import redact_url
 
 
-@click.group()
+@click.group(cls=EdgeGroup)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
     envvar="PUSHGATE_CONFIG",
-    help="A KEY=VALUE settings file; PUSHGATE_* variables override it.",
+    help=CONFIG_HELP,
 )
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
     """pushgate: push authentication, compatible with the ForgeRock authenticator."""
-    if config:
-        os.environ["PUSHGATE_CONFIG"] = config  # uvicorn workers load the same settings
-    try:
-        ctx.ensure_object(dict)["settings"] = load_settings(path=config)
-    except PushgateError as exc:
-        raise click.ClickException(exc.message) from exc
+    # Loaded by the first command that needs them (settings_of), and passed on explicitly.
+    ctx.ensure_object(dict)["config"] = config or None
 
 
 @cli.command()
+@config_option
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Bring the database schema up to date."""
     settings = settings_of(ctx)
-    try:
-        asyncio.run(migrate_database(settings))
-    except PushgateError as exc:
-        raise click.ClickException(exc.message) from exc
-    click.echo("database is up to date")
+    asyncio.run(migrate_checked(settings))
+    click.echo(f"database {redact_url(settings.database_url)} is up to date")
 
 
 @cli.group()
@@ -61,10 +58,11 @@ def realm() -> None:
 @realm.command("create")
 @click.argument("name")
 @json_option
+@config_option
 @click.pass_context
 def realm_create(ctx: click.Context, name: str, as_json: bool) -> None:
     """Create a realm (the root realm `/` always exists)."""
-    created = run_with_services(ctx, lambda s: s.accounts.create_realm(name))
+    created = run_with_services(settings_of(ctx), lambda s: s.accounts.create_realm(name))
     emit(as_json, {"realm": created.name}, f"created realm {created.name}")
 
 
@@ -78,12 +76,15 @@ def user() -> None:
 @realm_option
 @click.option("--password", default=None, help="Password for the journey's data store.")
 @json_option
+@config_option
 @click.pass_context
 def user_create(
     ctx: click.Context, username: str, realm: str, password: str | None, as_json: bool
 ) -> None:
     """Create a user in a realm."""
-    created = run_with_services(ctx, lambda s: s.accounts.create_user(realm, username, password))
+    created = run_with_services(
+        settings_of(ctx), lambda s: s.accounts.create_user(realm, username, password)
+    )
     emit(
         as_json,
         {"id": created.id, "realm": created.realm, "username": created.username},
@@ -99,10 +100,11 @@ def apikey() -> None:
 @apikey.command("create")
 @realm_option
 @json_option
+@config_option
 @click.pass_context
 def apikey_create(ctx: click.Context, realm: str, as_json: bool) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
-    issued = run_with_services(ctx, lambda s: s.accounts.create_api_key(realm))
+    issued = run_with_services(settings_of(ctx), lambda s: s.accounts.create_api_key(realm))
     emit(
         as_json,
         {"id": issued.id, "realm": issued.realm, "apiKey": issued.key},
@@ -114,10 +116,13 @@ def apikey_create(ctx: click.Context, realm: str, as_json: bool) -> None:
 @click.argument("username")
 @realm_option
 @json_option
+@config_option
 @click.pass_context
 def register(ctx: click.Context, username: str, realm: str, as_json: bool) -> None:
     """Start a device registration and show its pushauth:// QR code."""
-    started = run_with_services(ctx, lambda s: s.devices.start_registration(realm, username))
+    started = run_with_services(
+        settings_of(ctx), lambda s: s.devices.start_registration(realm, username)
+    )
     expires = started.registration.expires_ms
     if as_json:
         emit(
@@ -141,15 +146,25 @@ def register(ctx: click.Context, username: str, realm: str, as_json: bool) -> No
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
+@config_option
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bool) -> None:
     """Migrate the database and run the HTTP server."""
     settings = settings_of(ctx)
+    sock = bind(host, port)
     try:
-        asyncio.run(migrate_database(settings))
-    except PushgateError as exc:
-        raise click.ClickException(exc.message) from exc
-    serve_http(settings, host, port, workers, access_log)
+        check_database(settings)
+        serve_http(settings, sock, workers, access_log)
+    finally:
+        sock.close()
+
+
+@cli.command()
+@config_option
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Migrate the database and run the background work (expiry, outbox) without HTTP."""
+    run_worker(settings_of(ctx))
 
 
 cli.add_command(demo)

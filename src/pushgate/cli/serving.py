@@ -1,0 +1,149 @@
+"""Running the server and the background worker: `pushgate serve`, `demo` and `worker`.
+
+The listening socket is bound here, before anything else happens, so that a busy port is one
+line and not a half-started demo. uvicorn then runs an app factory that carries the Settings:
+with several workers, uvicorn's supervisor pickles it into each spawned process, so settings
+from `--config` reach workers without passing through `os.environ`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+
+import click
+
+from pushgate.cli.common import DEBUG_HINT, first_line, open_services
+from pushgate.errors import PushgateError
+from pushgate.logs import configure_logging
+from pushgate.settings import Settings
+
+log = logging.getLogger("pushgate")
+STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that cannot start: no restart loop
+BACKLOG = 2048
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free port), or one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        hint = "; is another server running there? choose another --port" if port else ""
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}"
+        ) from None
+    sock.set_inheritable(True)  # uvicorn's workers receive it
+    return sock
+
+
+def app_factory(settings: Settings, in_worker: bool) -> Callable[..., Awaitable[None]]:
+    """One process's app. A worker process logs why it cannot start and exits with uvicorn's
+    start-up failure code (the supervisor then stops instead of restarting it forever); in the
+    CLI's own process the error reaches the CLI's edge."""
+    configure_logging(settings.log_level, settings.log_format)
+    from pushgate.wiring import build_app  # imported late: the admin commands do not need it
+
+    if not in_worker:
+        return build_app(settings)
+    try:
+        return build_app(settings)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, PushgateError) else first_line(exc)
+        log.debug("worker start-up failed", exc_info=True)
+        log.error(f"a worker cannot start: {message} ({DEBUG_HINT})")
+        sys.exit(STARTUP_FAILURE)
+
+
+def serve_http(settings: Settings, sock: socket.socket, workers: int, access_log: bool) -> None:
+    """Serve on `sock` until SIGINT or SIGTERM; the start-up checks are done already."""
+    import uvicorn  # imported late: the other commands do not need it
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        functools.partial(app_factory, settings, workers > 1),
+        factory=True,
+        workers=workers,
+        access_log=access_log,
+        log_config=None,  # logs.py's handlers, in every process
+        server_header=False,
+        lifespan="on",  # "auto" would take a failing lifespan for a missing one
+    )
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "pushgate listening",
+        extra={"fields": {"url": f"http://{shown}:{port}", "workers": workers}},
+    )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        # After a graceful shutdown uvicorn re-raises the signal it stopped on, under the
+        # handler that was there before: make SIGTERM, like Ctrl-C, end in exit status 0.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            return
+        if not server.started:
+            raise click.ClickException("the server did not start; see the log above")
+        return
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise click.ClickException("a worker process did not start; see the log above")
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def run_worker(settings: Settings) -> None:
+    """The background runtime without HTTP, until SIGINT or SIGTERM."""
+    from pushgate import background  # imported late, like the server
+
+    async def main() -> None:
+        services = await open_services(settings)
+        try:
+            await _until_signalled(background.run_worker(services), "pushgate worker started")
+        finally:
+            await services.store.aclose()
+        log.info("pushgate worker stopped")
+
+    asyncio.run(main())
+
+
+async def _until_signalled(work: Awaitable[None], started: str) -> None:
+    """Await `work`; SIGINT or SIGTERM cancels it, and that is a clean stop, not an error.
+    `started` is logged once the signals are ours: from then on Ctrl-C stops cleanly."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        if not received:
+            log.info("stopping", extra={"fields": {"signal": signum.name}})
+            task.cancel()
+        received.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    log.info(started)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
