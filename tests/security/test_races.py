@@ -14,7 +14,6 @@ RP reads the winner's status; and at the end, exactly one terminal audit event p
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -51,7 +50,7 @@ pytestmark = [
 async def api(services: Services, settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
     """An app whose pool has a connection for every racer (`services` emptied the tables)."""
     assert settings.database_url.startswith("postgresql")
-    built = build_services(dataclasses.replace(settings, db_pool_size=E4_RACERS), clock)
+    built = build_services(settings.model_copy(update={"db_pool_size": E4_RACERS}), clock)
     app = create_app(built, close_store=False)
     transport = httpx.ASGITransport(app=app)
     try:

@@ -3,7 +3,6 @@ on PostgreSQL, from another process through LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import anyio
@@ -56,7 +55,7 @@ async def patient(
     settings: Settings, clock: FakeClock, services: Services
 ) -> AsyncIterator[Services]:
     """A second set of services on the same database ("another process") that never rechecks."""
-    other = build_services(dataclasses.replace(settings, wait_recheck_seconds=NEVER), clock)
+    other = build_services(settings.model_copy(update={"wait_recheck_seconds": NEVER}), clock)
     try:
         yield other
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import stat
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def test_key_from_settings(tmp_path: Path) -> None:
     assert load_secret_key(settings) == KEY
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(ConfigError, match="PUSHGATE_SECRET_KEY"):
-            load_secret_key(dataclasses.replace(settings, secret_key=bad))
+            load_secret_key(settings.model_copy(update={"secret_key": bad}))
 
 
 def test_key_file_is_created_once_private_and_reused(tmp_path: Path) -> None:
