@@ -1,1 +1,1 @@
-"""The HTTP faces (FastAPI lives only in this package)."""
+"""The HTTP faces: the `/v1` relying-party API, the `/json` device endpoint, `/docs`."""

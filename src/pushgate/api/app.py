@@ -9,15 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 import anyio
-from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pushgate.api import device, errors, openapi, rp_sessions
+from pushgate.api import device, docs, errors, openapi, rp_sessions
+from pushgate.api.guard import Guard
 from pushgate.api.limits import BodyLimit
+from pushgate.api.outage import OutageLog
 from pushgate.services import Services
 
 log = logging.getLogger("pushgate.api")
@@ -61,14 +62,12 @@ def create_app(
             return JSONResponse({"status": "degraded", "tasks": tasks}, 503)
         return JSONResponse({"status": "ok", "tasks": tasks})
 
-    document = openapi.build()
+    document = openapi.build(services.settings)
 
     async def openapi_json(_request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    async def docs(_request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="pushgate API")
-
+    outage = OutageLog()
     # Plain Starlette: FastAPI's per-request machinery cost as much CPU as a whole handler
     # (issue #3); requests are validated by the pydantic models in `rp_models`.
     app = Starlette(
@@ -77,10 +76,13 @@ def create_app(
             *device.routes,
             Route("/healthz", healthz),
             Route("/openapi.json", openapi_json),
-            Route("/docs", docs),
+            *docs.routes("pushgate API"),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)],
-        exception_handlers=errors.handlers(),
+        middleware=[
+            Middleware(Guard, outage=outage),
+            Middleware(BodyLimit, max_bytes=services.settings.max_body_bytes),
+        ],
+        exception_handlers=errors.handlers(outage),
         lifespan=lifespan,
     )
     app.state.services = services

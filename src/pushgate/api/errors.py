@@ -1,13 +1,14 @@
 """The one place errors become HTTP responses (STYLE.md §6).
 
 `/v1` (UnifyID) renders `{code, message}`; `/json` (AM) renders CREST
-`{code, reason, message}`. Foreign exceptions are translated here, once.
+`{code, reason, message}`. Foreign exceptions are translated here, once; what no handler
+here catches is answered by `guard.Guard`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from pushgate.errors import BadDeviceMessage, PushgateError
+from pushgate.api.outage import OutageLog
+from pushgate.errors import BadDeviceMessage, PushgateError, SecretKeyMismatch, Unavailable
 
 log = logging.getLogger("pushgate.api")
 
@@ -52,8 +54,12 @@ def render(request: Request, status: int, code: str, message: str) -> JSONRespon
     return error_response(request.url.path, status, code, message)
 
 
-def _pushgate_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PushgateError)
+# Fixed wire texts for the 503s (the OpenAPI document's): an adapter's message may name more.
+UNAVAILABLE = "storage is unavailable"
+KEY_MISMATCH = "the server's secret key does not match the key the device secrets were sealed with"
+
+
+def _pushgate_error(request: Request, exc: PushgateError) -> JSONResponse:
     level = logging.WARNING if isinstance(exc, BadDeviceMessage) else logging.INFO
     if exc.status >= 500:
         level = logging.ERROR
@@ -68,8 +74,13 @@ def _pushgate_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request, status, exc.code, exc.message)
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _unavailable(request: Request, exc: Unavailable, outage: OutageLog) -> JSONResponse:
+    outage.failed(exc, request.url.path)
+    message = KEY_MISMATCH if isinstance(exc, SecretKeyMismatch) else UNAVAILABLE
+    return render(request, 503, exc.code, message)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _CODE_BY_STATUS.get(exc.status_code, "badRequest")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     response = render(request, exc.status_code, code, message)
@@ -78,14 +89,19 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
-    return render(request, 500, "internalError", "internal error")
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
-def handlers() -> dict[Any, Callable[[Request, Exception], JSONResponse]]:
-    return {
-        PushgateError: _pushgate_error,
-        StarletteHTTPException: _http_error,
-        Exception: _unexpected,
-    }
+def handlers(outage: OutageLog) -> dict[Any, Handler]:
+    # Coroutines: Starlette runs a plain function handler in a worker thread, per refusal.
+    async def pushgate_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PushgateError)
+        if isinstance(exc, Unavailable):
+            return _unavailable(request, exc, outage)
+        return _pushgate_error(request, exc)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return _http_error(request, exc)
+
+    return {PushgateError: pushgate_error, StarletteHTTPException: http_error}

@@ -1,6 +1,7 @@
 """The OpenAPI document of the `/v1` face, written out from the models (issue #2: it must
 describe `/v1` exactly, error responses included). The routes themselves are plain Starlette
-routes, so the document is built here rather than inferred from them."""
+routes, so the document is built here rather than inferred from them, with the limits of the
+deployment's settings (issue #6)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pydantic.json_schema import models_json_schema
 
 from pushgate import __version__
 from pushgate.api.rp_models import (
-    MAX_WAIT_SECONDS,
     Error,
     PushAuthenticationSession,
-    SessionCreate,
     SessionUpdate,
+    session_create,
 )
+from pushgate.settings import Settings
 
 _ERRORS = {
     400: "Missing or invalid parameters (including a notification over 3072 bytes in all)",
@@ -35,14 +36,17 @@ _SESSION_ID = {
     "description": "The PushAuth session id",
     "schema": {"type": "string", "format": "uuid"},
 }
-_WAIT = {
-    "name": "wait",
-    "in": "query",
-    "required": False,
-    "description": "Seconds to hold the request until the status leaves `sent` (answers at "
-    "once when it does; 0 or absent: no waiting)",
-    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
-}
+
+
+def _wait(max_wait_seconds: int) -> dict[str, Any]:
+    return {
+        "name": "wait",
+        "in": "query",
+        "required": False,
+        "description": "Seconds to hold the request until the status leaves `sent` (answers at "
+        "once when it does; 0 or absent: no waiting)",
+        "schema": {"type": "integer", "minimum": 0, "maximum": max_wait_seconds},
+    }
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -99,12 +103,10 @@ def _operation(
     return operation
 
 
-def build() -> dict[str, Any]:
+def build(settings: Settings) -> dict[str, Any]:
+    create = session_create(settings.max_session_ttl_seconds, settings.default_session_ttl_seconds)
     _, schemas = models_json_schema(
-        [
-            (m, "validation")
-            for m in (SessionCreate, SessionUpdate, PushAuthenticationSession, Error)
-        ],
+        [(m, "validation") for m in (create, SessionUpdate, PushAuthenticationSession, Error)],
         ref_template="#/components/schemas/{model}",
     )
     return {
@@ -121,7 +123,7 @@ def build() -> dict[str, Any]:
                     "createSession",
                     (201, "The new session; `status` is `sent`, or `error` if nothing was sent"),
                     (400, 401, 413, 415, 500, 503),
-                    body=SessionCreate,
+                    body=create,
                     links=_SESSION_LINKS,
                 ),
             },
@@ -131,7 +133,7 @@ def build() -> dict[str, Any]:
                     "getSession",
                     (200, "The session"),
                     (400, 401, 404, 413, 500, 503),
-                    parameters=(_SESSION_ID, _WAIT),
+                    parameters=(_SESSION_ID, _wait(settings.max_wait_seconds)),
                 ),
                 "patch": _operation(
                     "Cancel a PushAuth session (the only update supported)",

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pushgate.api.context import services
-from pushgate.api.rp_models import MAX_WAIT_SECONDS, SessionCreate, SessionUpdate
+from pushgate.api.rp_models import SessionUpdate, session_create
 from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
 from pushgate.sessions.model import Content, PushSession
@@ -26,7 +26,7 @@ from pushgate.sessions.service import NewSession
 
 DEFAULT_TITLE = "Sign-in request"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_WAIT = re.compile(r"[0-9]{1,2}")
+_WAIT = re.compile(r"[0-9]{1,9}")
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -80,18 +80,21 @@ def _session_id(request: Request) -> str:
     return str(raw)
 
 
-def _wait_seconds(request: Request) -> int:
+def _wait_seconds(request: Request, limit: int) -> int:
     raw = request.query_params.get("wait")
     if raw is None:
         return 0
-    if not _WAIT.fullmatch(raw) or int(raw) > MAX_WAIT_SECONDS:
-        raise InvalidRequest(f"wait: must be an integer from 0 to {MAX_WAIT_SECONDS}")
+    if not _WAIT.fullmatch(raw) or int(raw) > limit:
+        raise InvalidRequest(f"wait: must be an integer from 0 to {limit}")
     return int(raw)
 
 
 async def create_session(request: Request) -> JSONResponse:
     realm = await _realm(request)
-    body = await _body(request, SessionCreate)
+    svc = services(request)
+    limits = svc.settings
+    model = session_create(limits.max_session_ttl_seconds, limits.default_session_ttl_seconds)
+    body = await _body(request, model)
     note = body.notification
     content = Content(
         title=(note.title if note else None) or DEFAULT_TITLE,
@@ -99,7 +102,6 @@ async def create_session(request: Request) -> JSONResponse:
         body=note.body if note else None,
         payload=note.payload if note else None,
     )
-    svc = services(request)
     session = await svc.sessions.create(realm, NewSession(body.user, content, body.secondsToExpire))
     return JSONResponse(session_json(session, svc.clock.now_ms()), 201)
 
@@ -107,11 +109,10 @@ async def create_session(request: Request) -> JSONResponse:
 async def get_session(request: Request) -> JSONResponse:
     realm = await _realm(request)
     session_id = _session_id(request)
-    wait = _wait_seconds(request)
     svc = services(request)
+    wait = _wait_seconds(request, svc.settings.max_wait_seconds)
     if wait:
-        limit = min(wait, svc.settings.max_wait_seconds)
-        session = await svc.sessions.wait(realm, session_id, limit)
+        session = await svc.sessions.wait(realm, session_id, wait)
     else:
         session = await svc.sessions.get(realm, session_id)
     return JSONResponse(session_json(session, svc.clock.now_ms()))

@@ -13,6 +13,9 @@ import re
 from typing import Any
 
 _URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+# What PostgreSQL text cannot hold (U+0000) and no encoder can write (lone UTF-16 surrogates,
+# which JSON's `\ud800` escapes can produce): refused in every string a client sends.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def b64std(data: bytes) -> str:
@@ -60,16 +63,40 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _holds_unstorable_text(value: object) -> bool:
+    # A loop, not recursion: json.loads accepts nesting deeper than a recursive walk could take.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def strict_json_object(data: bytes | str) -> dict[str, Any]:
-    """Parse a UTF-8 JSON object, refusing duplicate names, NaN/Infinity and non-objects."""
+    """Parse a UTF-8 JSON object, refusing duplicate names, NaN/Infinity, non-objects and any
+    string (names too) that no database can store: U+0000 or a lone UTF-16 surrogate."""
     try:
         if isinstance(data, bytes):
-            data = data.decode("utf-8")  # json.loads would also guess UTF-16 and UTF-32
-        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+            text = data.decode("utf-8")  # json.loads would also guess UTF-16 and UTF-32
+            # Valid UTF-8 holds no surrogates, and JSON strings no raw control characters, so
+            # without a `\u` escape there is nothing to look for: the common case costs one scan.
+            suspect = "\\u" in text
+        else:
+            text, suspect = data, True
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError("invalid JSON") from exc
     if not isinstance(value, dict):
         raise ValueError("JSON value is not an object")
+    if suspect and _holds_unstorable_text(value):
+        raise ValueError("a string holds U+0000 or a lone UTF-16 surrogate")
     return value
 
 
