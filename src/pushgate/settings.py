@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     db_pool_size: Positive = 10
     # How long a revoked key may still be honoured; 0 turns the cache off.
     api_key_cache_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
+    # The outbox worker (pushgate.outbox): a claimed row is another process's after its
+    # lease; a failing row is retried with backoff, then dead-lettered.
+    outbox_lease_seconds: PositiveSeconds = 30.0
+    outbox_batch: Positive = 50
+    outbox_max_attempts: Positive = 10
+    outbox_poll_seconds: PositiveSeconds = 1.0
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     # Not a setting: $XDG_CONFIG_HOME as `load_settings` found it, for the PostgreSQL default

@@ -15,7 +15,8 @@ from pushgate.clock import Clock, SystemClock
 from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
 from pushgate.errors import PushgateError, Unavailable
-from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker
+from pushgate.outbox.model import RetryPolicy
+from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker, WorkerSettings
 from pushgate.secret_key import load_secret_key
 from pushgate.services import Services
 from pushgate.sessions.events import SessionEvents
@@ -25,7 +26,9 @@ from pushgate.settings import Settings
 from pushgate.store import migrate
 from pushgate.store.engine import create_engine, is_postgres
 from pushgate.store.ports import Store
+from pushgate.store.postgres import PostgresStore
 from pushgate.store.sealing import Sealer
+from pushgate.store.sqlite import SqliteStore
 
 # What follows a session's changes (one line per feature): followers write outbox rows in
 # the change's own commit; handlers, by outbox kind, carry them out.
@@ -68,18 +71,25 @@ def build_services(
             on_outbox=doorbell.ring,
         ),
         events=events,
-        outbox_worker=OutboxWorker(store, clock, handlers, doorbell=doorbell),
+        outbox_worker=OutboxWorker(
+            store,
+            clock,
+            handlers,
+            policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+            settings=WorkerSettings(
+                lease_ms=int(settings.outbox_lease_seconds * 1000),
+                batch=settings.outbox_batch,
+                idle_seconds=settings.outbox_poll_seconds,
+            ),
+            doorbell=doorbell,
+        ),
     )
 
 
 def open_store(settings: Settings) -> Store:
     sealer = Sealer(load_secret_key(settings))
     if is_postgres(settings.database_url):
-        from pushgate.store.postgres import PostgresStore
-
         return PostgresStore(settings.database_url, sealer, pool_size=settings.db_pool_size)
-    from pushgate.store.sqlite import SqliteStore
-
     return SqliteStore(settings.database_url, sealer)
 
 

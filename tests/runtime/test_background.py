@@ -3,6 +3,7 @@ errors, and the health check tells when one is not running."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -86,7 +87,9 @@ async def test_the_sweeper_survives_killed_connections(fast: Services, clock: Fa
 
 async def test_health_check_names_a_task_that_is_not_running(tmp_path: Path) -> None:
     """A database that answers but has no schema: the sweeper fails on every round."""
-    url = f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    path = tmp_path / "unmigrated.db"
+    sqlite3.connect(path).close()  # an empty database file: it opens, nothing is in it
+    url = f"sqlite:///{path}"
     services = build_services(
         Settings(database_url=url, secret_key=TEST_SECRET_KEY, expiry_sweep_seconds=0.02)
     )
