@@ -1,0 +1,180 @@
+"""Push sessions and their notifications on SQLite (`sessions/ports.py`): the hot path.
+
+`add`, `commit` and `expire_due` each run in one BEGIN IMMEDIATE … COMMIT (or in the caller's
+`transaction()`): the session or its transition, its audit entry and its outbox rows commit
+together. A transition's compare-and-set is its first write and decides alone, so a loser
+writes nothing. Other processes learn of a finished session by re-reading it (SQLite has no
+channel between processes). Stored statuses are the values of `SessionStatus`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable, Sequence
+
+import anyio.lowlevel
+
+from pushgate.audit.model import AuditEntry
+from pushgate.outbox.model import OutboxMessage
+from pushgate.sessions.machine import Transition
+from pushgate.sessions.model import Notification, PushSession
+from pushgate.sessions.ports import DevicePending, OpenNotification
+from pushgate.store import rows
+from pushgate.store import schema as t
+from pushgate.store.sealing import Sealer
+from pushgate.store.sqlite.audit import append as append_audit
+from pushgate.store.sqlite.columns import Insert, Select
+from pushgate.store.sqlite.connection import Db
+from pushgate.store.sqlite.outbox import add as add_outbox
+
+
+@functools.cache
+def _compare_and_set(before_deadline: bool, answering: bool) -> str:
+    """The transition's UPDATE: `?1` status, `?2` detail, `?3` now, `?4` id, `?5` realm,
+    `?6` the answered notification. It checks every condition before it writes anything."""
+    text = (
+        "UPDATE sessions SET status = ?1, detail = ?2, updated_ms = ?3"
+        " WHERE id = ?4 AND realm = ?5 AND status = 'PENDING'"
+    )
+    if before_deadline:
+        text += " AND expires_ms > ?3"
+    if answering:
+        text += (
+            " AND EXISTS (SELECT 1 FROM notifications n WHERE n.message_id = ?6"
+            " AND n.session_id = sessions.id AND n.answered_ms IS NULL)"
+        )
+    return text
+
+
+_ANSWER = "UPDATE notifications SET answered_ms = ?1 WHERE message_id = ?2"
+
+
+def _apply(conn: sqlite3.Connection, move: Transition) -> bool:
+    """A transition inside the caller's write; False, with nothing written, if it lost."""
+    s = move.session
+    now = s.updated_ms
+    answering = move.message_id is not None
+    params: tuple[object, ...] = (s.status.value, s.detail, now, s.id, s.realm)
+    if answering:
+        params += (move.message_id,)
+    if conn.execute(_compare_and_set(move.before_deadline, answering), params).rowcount != 1:
+        return False
+    if answering:
+        # Found open by the compare-and-set, under the same write lock.
+        conn.execute(_ANSWER, (now, move.message_id))
+    append_audit(conn, move.audit)
+    add_outbox(conn, move.outbox, now)
+    return True
+
+
+_ADD_SESSION = Insert(t.sessions)
+_ADD_NOTIFICATION = Insert(t.notifications)
+
+
+class SqliteSessions:
+    def __init__(self, db: Db, sealer: Sealer) -> None:
+        self._db = db
+        self._sealer = sealer
+
+    async def add(
+        self,
+        session: PushSession,
+        notifications: Sequence[Notification],
+        audit: AuditEntry,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> None:
+        row = _ADD_SESSION.params(rows.session_values(session))
+        fanout = [_ADD_NOTIFICATION.params(rows.notification_values(n)) for n in notifications]
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(_ADD_SESSION.sql, row)
+            if fanout:
+                conn.executemany(_ADD_NOTIFICATION.sql, fanout)
+            append_audit(conn, audit)
+            add_outbox(conn, outbox, session.created_ms)
+
+        await self._db.write(work)
+
+    _GET = Select("SELECT {s} FROM sessions s WHERE s.id = ? AND s.realm = ?", s=t.sessions)
+
+    async def get(self, realm: str, session_id: str) -> PushSession | None:
+        found = await self._db.fetch(self._GET.sql, (session_id, realm))
+        return rows.session(self._GET.record(found[0])) if found else None
+
+    _OPEN_NOTIFICATION = Select(
+        "SELECT {n}, {d}, {s} FROM notifications n"
+        " JOIN devices d ON d.id = n.device_id JOIN sessions s ON s.id = n.session_id"
+        " WHERE n.message_id = ? AND s.realm = ?",
+        n=t.notifications,
+        d=t.devices,
+        s=t.sessions,
+    )
+
+    async def open_notification(self, realm: str, message_id: str) -> OpenNotification | None:
+        found = await self._db.fetch(self._OPEN_NOTIFICATION.sql, (message_id, realm))
+        if not found:
+            return None
+        n, d, s = self._OPEN_NOTIFICATION.split(found[0])
+        return OpenNotification(rows.notification(n), rows.device(d, self._sealer), rows.session(s))
+
+    async def commit(self, transition: Transition) -> bool:
+        return await self._db.write(lambda conn: _apply(conn, transition))
+
+    # The device, its user and its open notifications of live sessions in one read; the LEFT
+    # JOIN keeps the device's row when nothing waits for it. The device's index of open
+    # notifications drives it (a nested join would first collect every live session).
+    _PENDING_FOR_DEVICE = Select(
+        "SELECT {d}, {u}, {n}, {s} FROM devices d JOIN users u ON u.id = d.user_id"
+        " LEFT JOIN notifications n ON n.device_id = d.id AND n.answered_ms IS NULL"
+        " AND EXISTS (SELECT 1 FROM sessions live WHERE live.id = n.session_id"
+        " AND live.status = 'PENDING' AND live.expires_ms > ?3)"
+        " LEFT JOIN sessions s ON s.id = n.session_id"
+        " WHERE d.realm = ?1 AND d.mechanism_uid = ?2"
+        " ORDER BY n.created_ms, n.message_id LIMIT ?4",
+        d=t.devices,
+        u=t.users,
+        n=t.notifications,
+        s=t.sessions,
+    )
+
+    async def pending_for_device(
+        self, realm: str, mechanism_uid: str, now_ms: int, limit: int
+    ) -> DevicePending | None:
+        # At least one row, or an unknown device and a zero limit would look alike.
+        params = (realm, mechanism_uid, now_ms, max(limit, 1))
+        found = await self._db.fetch(self._PENDING_FOR_DEVICE.sql, params)
+        if not found:
+            return None
+        parts = [self._PENDING_FOR_DEVICE.split(r) for r in found]
+        device, user, _, _ = parts[0]
+        pending = [
+            (rows.notification(n), rows.session(s))
+            for _, _, n, s in parts[: max(limit, 0)]
+            if n["message_id"] is not None  # the LEFT JOIN found nothing open
+        ]
+        return DevicePending(rows.device(device, self._sealer), rows.user(user), pending)
+
+    _ANY_DUE = "SELECT 1 FROM sessions WHERE status = 'PENDING' AND expires_ms <= ? LIMIT 1"
+    _DUE = Select(
+        "SELECT {s} FROM sessions s WHERE s.status = 'PENDING' AND s.expires_ms <= ?"
+        " ORDER BY s.expires_ms LIMIT ?",
+        s=t.sessions,
+    )
+
+    async def expire_due(
+        self, now_ms: int, limit: int, expire: Callable[[PushSession], Transition]
+    ) -> Sequence[Transition]:
+        # Statements here never wait, so a sweeper calling this in a loop through a backlog
+        # would never let its event loop serve anything else: yield once per batch.
+        await anyio.lowlevel.checkpoint()
+        # Every process sweeps every second: look before taking the write lock.
+        if limit <= 0 or not await self._db.fetch(self._ANY_DUE, (now_ms,)):
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[Transition]:
+            due = conn.execute(self._DUE.sql, (now_ms, limit)).fetchall()
+            moves = [expire(rows.session(self._DUE.record(r))) for r in due]
+            return [move for move in moves if _apply(conn, move)]
+
+        return await self._db.write(work)
