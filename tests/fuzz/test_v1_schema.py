@@ -57,7 +57,9 @@ from tests.support import TEST_SECRET_KEY
 Operation = tuple[str, str]  # (path, METHOD)
 
 OPERATIONS: list[Operation] = [
-    (path, method.upper()) for path, item in openapi.build(Settings())["paths"].items() for method in item
+    (path, method.upper())
+    for path, item in openapi.build(Settings())["paths"].items()
+    for method in item
 ]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 NOTIFICATION_FIELDS = ("title", "subtitle", "body", "payload")

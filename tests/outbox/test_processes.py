@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -18,26 +17,13 @@ from sqlalchemy import select
 from pushgate.outbox.model import OutboxMessage
 from pushgate.outbox.worker import OutboxWorker
 from pushgate.services import Services
-from pushgate.settings import Settings
 from pushgate.store import schema
-from pushgate.wiring import build_services
 from tests.api.helpers import connect
-from tests.outbox.support import KIND, pending_session, record_changes
+from tests.outbox.support import KIND, pending_session
 from tests.outbox.test_worker import Recorder
 from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def followed(
-    settings: Settings, clock: FakeClock, services: Services
-) -> AsyncIterator[Services]:
-    built = build_services(settings, clock, followers=[record_changes])
-    try:
-        yield built
-    finally:
-        await built.store.aclose()
 
 
 def _worker(url: str, mode: str, now_ms: int, log: Path) -> subprocess.Popen[str]:

@@ -4,8 +4,6 @@ the limit; a lost race writes no row; on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 
@@ -13,24 +11,10 @@ from pushgate.errors import Conflict
 from pushgate.outbox.model import OutboxRow, OutboxState, RetryPolicy
 from pushgate.outbox.worker import GiveUp, OutboxWorker, Outcome, Retry, WorkerSettings
 from pushgate.services import Services
-from pushgate.settings import Settings
 from pushgate.store import schema
-from pushgate.wiring import build_services
 from tests.api.helpers import connect
-from tests.outbox.support import KIND, pending_session, record_changes
+from tests.outbox.support import KIND, pending_session
 from tests.support import FakeClock
-
-
-@pytest.fixture
-async def followed(
-    settings: Settings, clock: FakeClock, services: Services
-) -> AsyncIterator[Services]:
-    """Services (on the emptied database) whose session changes write `KIND` rows."""
-    built = build_services(settings, clock, followers=[record_changes])
-    try:
-        yield built
-    finally:
-        await built.store.aclose()
 
 
 async def _rows(services: Services) -> list[dict[str, object]]:

@@ -10,44 +10,16 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from pushgate.devices.model import Device, DeviceStatus
 from pushgate.services import Services
-from pushgate.sessions.model import Content, PushSession, SessionStatus
-from pushgate.sessions.service import NewSession
+from pushgate.sessions.model import PushSession, SessionStatus
 from pushgate.settings import Settings
 from pushgate.store.engine import create_engine
 from pushgate.store.postgres.listen import FINISHED_CHANNEL
 from pushgate.wiring import build_services
+from tests.outbox.support import pending_session
 from tests.support import FakeClock
 
 NEVER = 3600.0  # a recheck interval no test waits for: only a wake-up can end the wait
-
-
-async def _pending_session(services: Services) -> PushSession:
-    await services.accounts.create_user("/", "alice", None)
-    started = await services.devices.start_registration("/", "alice")
-    # A device row is all fan-out needs; the device protocol itself is tested elsewhere.
-    registration = started.registration
-    async with services.store.transaction() as tx:
-        await tx.devices.add(
-            Device(
-                id=registration.device_id,
-                realm="/",
-                user_id=registration.user_id,
-                mechanism_uid="mech-1",
-                secret=registration.secret,
-                push_token="t",
-                device_type="android",
-                communication_type="gcm",
-                name="Pixel",
-                status=DeviceStatus.ACTIVE,
-                created_ms=0,
-                updated_ms=0,
-            )
-        )
-    session = await services.sessions.create("/", NewSession("alice", Content("Sign in"), 60))
-    assert session.status is SessionStatus.PENDING
-    return session
 
 
 @pytest.fixture
@@ -63,7 +35,7 @@ async def patient(
 
 
 async def test_a_finished_session_returns_at_once(services: Services) -> None:
-    session = await _pending_session(services)
+    session = await pending_session(services)
     await services.sessions.cancel("/", session.id)
     with anyio.fail_after(5):
         waited = await services.sessions.wait("/", session.id, NEVER)
@@ -71,13 +43,13 @@ async def test_a_finished_session_returns_at_once(services: Services) -> None:
 
 
 async def test_a_wait_times_out_with_the_session_still_sent(services: Services) -> None:
-    session = await _pending_session(services)
+    session = await pending_session(services)
     waited = await services.sessions.wait("/", session.id, 0.05)
     assert waited.status is SessionStatus.PENDING
 
 
 async def test_woken_in_process_by_the_transition(patient: Services, services: Services) -> None:
-    session = await _pending_session(patient)
+    session = await pending_session(patient)
     results: list[PushSession] = []
 
     async def waiter() -> None:
@@ -93,7 +65,7 @@ async def test_woken_in_process_by_the_transition(patient: Services, services: S
 
 
 async def test_expiry_ends_a_wait(patient: Services, clock: FakeClock) -> None:
-    session = await _pending_session(patient)
+    session = await pending_session(patient)
     clock.advance(61)
     with anyio.fail_after(5):
         waited = await patient.sessions.wait("/", session.id, NEVER)
@@ -103,7 +75,7 @@ async def test_expiry_ends_a_wait(patient: Services, clock: FakeClock) -> None:
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # LISTEN/NOTIFY is PG's
 async def test_woken_across_processes_by_notify(services: Services, patient: Services) -> None:
-    session = await _pending_session(services)
+    session = await pending_session(services)
     results: list[PushSession] = []
     probe_seen = anyio.Event()
 
@@ -140,7 +112,7 @@ async def test_woken_across_processes_by_notify(services: Services, patient: Ser
 
 async def test_wait_parameter_is_validated(client: httpx.AsyncClient, services: Services) -> None:
     key = await services.accounts.create_api_key("/")
-    session = await _pending_session(services)
+    session = await pending_session(services)
     headers = {"X-API-Key": key.key}
     for bad in ("abc", "-1", "61", "1.5"):
         reply = await client.get(f"/v1/push/sessions/{session.id}?wait={bad}", headers=headers)

@@ -16,9 +16,9 @@ from pushgate.accounts.model import (
     new_api_key,
     normalize_realm,
 )
+from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
 from pushgate.errors import Conflict, NotFound, Unauthorized
-from pushgate.audit.model import AuditEntry
 from pushgate.store.ports import Store, UnitOfWork
 
 _MAX_API_KEY_CHARS = 256

@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass
 
 from pushgate.accounts.service import require_realm
+from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
 from pushgate.devices.enrollment import QrSettings, new_registration, registration_uri
-from pushgate.audit.model import AuditEntry
 from pushgate.devices.model import (
     Device,
     DeviceStatus,

@@ -68,4 +68,4 @@ class RetryPolicy:
     def delay_ms(self, attempts: int, rng: random.Random | None = None) -> int:
         ceiling = min(self.cap_ms, self.base_ms * 2 ** max(0, attempts - 1))
         # The floor keeps a failing handler from being retried in a tight loop.
-        return max(self.base_ms // 4, int((rng or random).uniform(0, ceiling)))  # noqa: S311
+        return max(self.base_ms // 4, int((rng or random).uniform(0, ceiling)))

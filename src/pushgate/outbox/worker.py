@@ -104,7 +104,11 @@ class OutboxWorker:
         now = self._clock.now_ms()
         async with self._store.autocommit() as db:
             rows = await db.outbox.claim(
-                sorted(self._handlers), self.owner, now, self._settings.lease_ms, self._settings.batch
+                sorted(self._handlers),
+                self.owner,
+                now,
+                self._settings.lease_ms,
+                self._settings.batch,
             )
         if rows:
             async with anyio.create_task_group() as tasks:
@@ -140,7 +144,8 @@ class OutboxWorker:
             elif isinstance(outcome, GiveUp) or self._policy.gives_up(row.attempts):
                 kept = await db.outbox.bury(row.id, self.owner, now, outcome.reason[:MAX_ERROR])
                 log.warning(
-                    "outbox row dead-lettered", extra={"fields": {**fields, "reason": outcome.reason}}
+                    "outbox row dead-lettered",
+                    extra={"fields": {**fields, "reason": outcome.reason}},
                 )
             else:
                 delay = outcome.after_ms or self._policy.delay_ms(row.attempts)

@@ -126,4 +126,3 @@ def transition(
         message_id=message_id,
         outbox=follow(SessionChange(after, event), followers),
     )
-

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
 from pushgate.devices.model import DeviceStatus
 from pushgate.errors import BadDeviceMessage, Conflict, InvalidRequest, NotFound
@@ -25,7 +26,6 @@ from pushgate.protocol.encoding import compact_json
 from pushgate.protocol.message_ids import MessageKind, new_message_id
 from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
 from pushgate.sessions.events import SessionEvents
-from pushgate.audit.model import AuditEntry
 from pushgate.sessions.machine import (
     CREATED_EVENT,
     Event,
