@@ -63,6 +63,10 @@ _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
+    # Hot pages (index roots, the last leaves) are rewritten by every commit; a checkpoint
+    # copies only their latest version, so checkpointing every 10,000 pages (~40 MB of WAL)
+    # rather than 1,000 writes less: ~8 % less store CPU per cycle (sqlite_store_bench.py).
+    "PRAGMA wal_autocheckpoint = 10000",
 )
 # Sleeps between tries for the write lock, in seconds (then the last one again, until the
 # timeout): the first is a bare yield to the loop. Short, because the lock is held for
