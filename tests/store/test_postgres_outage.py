@@ -26,7 +26,7 @@ from pushgate.store import schema
 from pushgate.store.engine import postgres_dsn
 from pushgate.store.postgres import PostgresStore
 from pushgate.store.sealing import Sealer
-from tests.store.test_store import (
+from tests.store.support import (
     NOW,
     audit_events,
     created,
