@@ -1,5 +1,5 @@
 """`/docs` works on a machine without internet (issue #6): the Swagger UI page loads its
-assets from pushgate itself, served from the installed `swagger-ui-bundle`, and the document
+assets from pushgate itself, served from the installed `swagger-ui-py`, and the document
 from `/openapi.json`."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The Swagger UI page at `/docs` for the `/v1` OpenAPI document (issue #6).
 
-Its assets come from the installed `swagger-ui-bundle` package and are served under
+Its assets come from the installed `swagger-ui-py` package (Swagger UI 5, which reads OpenAPI
+3.1; `swagger-ui-bundle` ships 4.15, which refuses a 3.1 document) and are served under
 `/docs/static/`: a self-hosted authentication server may have no internet, and its operators'
 browsers should load nothing from a third party. The page has no inline script, so it also
 works under a `script-src 'self'` policy set by a proxy in front.
@@ -9,7 +10,7 @@ works under a `script-src 'self'` policy set by a proxy in front.
 from __future__ import annotations
 
 import html
-from importlib.resources import files
+import importlib.util
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -56,12 +57,15 @@ _INIT_SCRIPT = b"""window.addEventListener("load", function () {
 
 
 def swagger_ui_dir() -> Path:
-    """The directory of the Swagger UI build inside the installed `swagger-ui-bundle`."""
-    vendor = Path(str(files("swagger_ui_bundle") / "vendor"))
-    found = sorted(p for p in vendor.glob("swagger-ui-*") if (p / "swagger-ui-bundle.js").is_file())
-    if not found:
-        raise RuntimeError(f"swagger-ui-bundle ships no Swagger UI build under {vendor}")
-    return found[-1]
+    """The Swagger UI build inside the installed `swagger-ui-py`, found without importing the
+    package (its integrations would pull in Jinja2 and PyYAML for nothing)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        static = Path(location) / "static"
+        if all((static / name).is_file() for name in _ASSETS):
+            return static
+    raise RuntimeError("the swagger-ui-py package is not installed, or ships no Swagger UI")
 
 
 def routes(title: str, openapi_path: str = "/openapi.json") -> list[BaseRoute]:
