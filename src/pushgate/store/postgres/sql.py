@@ -5,6 +5,7 @@ position, and a connection whose failures arrive already translated into the err
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -113,9 +114,11 @@ NAMES = {table.name: [c.name for c in table.columns] for table in t.metadata.sor
 DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-def own_columns(table: Table) -> list[str]:
-    """The columns a new row names: all but a serial `id` the database numbers."""
-    return [c.name for c in table.columns if not (c.name == "id" and c.autoincrement is True)]
+@functools.cache
+def own_columns(table: Table) -> tuple[str, ...]:
+    """The columns a new row names: all but a serial `id` the database numbers. Cached: the
+    hot path asks on every insert, and walking SQLAlchemy's columns is not free."""
+    return tuple(c.name for c in table.columns if not (c.name == "id" and c.autoincrement is True))
 
 
 def columns(table: Table, alias: str) -> str:
