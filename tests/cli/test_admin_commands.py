@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,3 +100,21 @@ def test_bad_settings_are_reported(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "PUSHGATE_PUBLIC_URL" in result.output
+
+
+def test_bytes_that_are_not_utf8_are_a_clear_error(run: Invoke, tmp_path: Path) -> None:
+    """A shell passes such bytes as lone surrogates (`$'\\xff'`); they used to reach SQLite and
+    come back as an 'unexpected UnicodeEncodeError'."""
+    bad = "\udcff\udcfe"
+    for args in (
+        ("user", "create", bad),
+        ("register", bad),
+        ("user", "create", "u", "--password", bad),
+    ):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert "valid Unicode" in result.output, result.output
+        assert "unexpected" not in result.output
+    assert run("user", "create", "after", "--json").exit_code == 0
+    listed = sqlite3.connect(tmp_path / "cli.db").execute("SELECT username FROM users").fetchall()
+    assert listed == [("after",)]  # nothing half-written by the refused ones

@@ -11,7 +11,8 @@ from pushgate.errors import InvalidRequest
 
 ROOT_REALM = "/"
 _REALM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
-_USERNAME = re.compile(r"[^\x00-\x1f\x7f:]{1,256}")
+# Lone surrogates (what a command line makes of bytes that are not UTF-8) cannot be stored.
+_USERNAME = re.compile(r"[^\x00-\x1f\x7f:\ud800-\udfff]{1,256}")
 API_KEY_PREFIX = "pgk_"
 
 
@@ -26,10 +27,12 @@ def normalize_realm(name: str) -> str:
 
 
 def check_username(username: str) -> str:
-    # ':' would split the QR label on iOS (spec §3.1); control characters have no place here.
+    # ':' would split the QR label on iOS (spec §3.1); control characters and text that is not
+    # Unicode have no place here.
     if not _USERNAME.fullmatch(username) or username != username.strip():
         raise InvalidRequest(
-            "a username is 1-256 characters without ':', control characters or outer spaces"
+            "a username is 1-256 characters without ':', control characters, outer spaces or"
+            " text that is not valid Unicode"
         )
     return username
 

@@ -18,7 +18,7 @@ from pushgate.accounts.model import (
 )
 from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
-from pushgate.errors import Conflict, NotFound, Unauthorized
+from pushgate.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from pushgate.store.ports import Store, UnitOfWork
 
 _MAX_API_KEY_CHARS = 256
@@ -37,6 +37,15 @@ async def require_realm(tx: UnitOfWork, name: str) -> str:
     if await tx.accounts.get_realm(realm) is None:
         raise NotFound(f"realm {realm} does not exist")
     return realm
+
+
+def _is_unicode(text: str) -> bool:
+    """False for lone surrogates: what a command line makes of bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class AccountService:
@@ -60,6 +69,8 @@ class AccountService:
         return realm
 
     async def create_user(self, realm_name: str, username: str, password: str | None) -> User:
+        if password is not None and not _is_unicode(password):
+            raise InvalidRequest("a password must be valid Unicode text")
         password_hash = self._hasher.hash(password) if password is not None else None
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from pushgate.accounts.model import check_username
 from pushgate.accounts.service import require_realm
 from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
@@ -58,7 +59,7 @@ class DeviceService:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
-            user = await tx.accounts.get_user(realm, username)
+            user = await tx.accounts.get_user(realm, check_username(username))
             if user is None:
                 raise NotFound(f"user {username!r} does not exist in realm {realm}")
             registration = new_registration(user, now, self._registration_ttl)
