@@ -6,11 +6,9 @@ In CI (`CI=true`) an unreachable PostgreSQL fails the run; elsewhere its tests s
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -19,42 +17,13 @@ from pushgate.services import Services
 from pushgate.settings import Settings
 from pushgate.wiring import build_services, migrate_database
 from tests.support import (
-    IN_CI,
-    POSTGRES_ADMIN_URL,
+    BACKENDS,
     TEST_SECRET_KEY,
     FakeClock,
+    create_postgres_database,
+    drop_postgres_database,
     empty_database,
 )
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-async def _create_postgres_database() -> tuple[str, str]:
-    name = "pushgate_test_" + secrets.token_hex(4)
-    try:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
-
-
-async def _drop_postgres_database(name: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -67,12 +36,12 @@ async def database_url(
         await migrate_database(Settings(database_url=url))
         yield url
         return
-    name, url = await _create_postgres_database()
+    name, url = await create_postgres_database()
     try:
         await migrate_database(Settings(database_url=url))
         yield url
     finally:
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
 
 
 @pytest.fixture

@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from click.testing import Result
 from sqlalchemy import func, select
 
 from pushgate.store import schema
 from pushgate.store.engine import create_engine
-from tests.support import IN_CI, POSTGRES_ADMIN_URL
+from tests.support import BACKENDS, create_postgres_database, drop_postgres_database
 
 
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
+@pytest.fixture(params=BACKENDS)
 def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database nobody has used yet (not even migrated)."""
     if request.param == "sqlite":
@@ -44,18 +29,11 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         data.mkdir()
         yield f"sqlite:///{data / 'pushgate.db'}"
         return
-    name = "pushgate_cli_" + secrets.token_hex(4)
+    name, url = asyncio.run(create_postgres_database("pushgate_cli_"))
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_postgres_database(name))
 
 
 def count_rows(database_url: str, table: str) -> int:

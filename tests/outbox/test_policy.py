@@ -1,10 +1,13 @@
-"""The retry policy: exponential backoff with full jitter, a floor, a cap and a limit. Pure."""
+"""The retry policy (exponential backoff with full jitter, a floor, a cap and a limit) and the
+bounds of an outbox message. Pure."""
 
 from __future__ import annotations
 
 import random
 
-from pushgate.outbox.model import RetryPolicy
+import pytest
+
+from pushgate.outbox.model import MAX_KEY, OutboxMessage, RetryPolicy
 
 
 def test_delays_grow_to_the_cap_and_never_drop_below_the_floor() -> None:
@@ -21,3 +24,10 @@ def test_delays_grow_to_the_cap_and_never_drop_below_the_floor() -> None:
 def test_the_limit() -> None:
     policy = RetryPolicy(max_attempts=3)
     assert [policy.gives_up(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
+
+
+def test_a_message_fits_its_columns() -> None:
+    assert OutboxMessage("push", "/", "k" * MAX_KEY).key == "k" * MAX_KEY
+    for kind, key in (("", "k"), ("push", ""), ("push", "k" * (MAX_KEY + 1)), ("x" * 65, "k")):
+        with pytest.raises(ValueError, match="outbox kind or key"):
+            OutboxMessage(kind, "/", key)

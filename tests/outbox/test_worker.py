@@ -113,9 +113,12 @@ async def test_failures_back_off_then_dead_letter(followed: Services, clock: Fak
 
 async def test_retry_after_and_give_up(followed: Services, clock: FakeClock) -> None:
     await pending_session(followed)
-    handler = Recorder([Retry("429", after_ms=45_000), GiveUp("token gone")])
+    handler = Recorder(
+        [Retry("at once", after_ms=0), Retry("429", after_ms=45_000), GiveUp("gone")]
+    )
     worker = OutboxWorker(followed.store, clock, {KIND: handler})
-    await worker.run_once()
+    assert await worker.run_once() == 1
+    assert await worker.run_once() == 1  # after_ms=0: due again at once, not after a backoff
     [row] = await _rows(followed)
     assert row["next_attempt_ms"] == clock.ms + 45_000
     clock.advance(44)
@@ -123,7 +126,7 @@ async def test_retry_after_and_give_up(followed: Services, clock: FakeClock) -> 
     clock.advance(1)
     assert await worker.run_once() == 1
     [row] = await _rows(followed)
-    assert row["state"] == OutboxState.DEAD.value and row["last_error"] == "token gone"
+    assert row["state"] == OutboxState.DEAD.value and row["last_error"] == "gone"
 
 
 async def test_a_crashing_handler_is_retried(followed: Services, clock: FakeClock) -> None:

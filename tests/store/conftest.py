@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pushgate.store.ports import Store
-from tests.store.support import empty, open_store
+from tests.store.support import open_store
+from tests.support import empty_database_at
 
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    await empty(database_url)
+    await empty_database_at(database_url)
     opened = open_store(database_url)
     try:
         yield opened

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 import asyncpg
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, select
 
 from pushgate.accounts.model import User
 from pushgate.audit.model import AuditEntry
@@ -44,18 +44,6 @@ def open_store(url: str, key: bytes | None = None) -> Store:
     from pushgate.store.sqlite import SqliteStore
 
     return SqliteStore(url, sealer)
-
-
-async def empty(url: str) -> None:
-    """Every row gone but the root realm the first migration makes."""
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for table in reversed(schema.metadata.sorted_tables):
-                await conn.execute(delete(table))
-            await conn.execute(insert(schema.realms).values(name="/", created_ms=0))
-    finally:
-        await engine.dispose()
 
 
 async def table(url: str, which: Table, *where: Any) -> list[dict[str, Any]]:

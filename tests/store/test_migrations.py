@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pushgate.store.engine import create_engine
 from pushgate.store.migrate import MIGRATIONS, current_revision, downgrade, upgrade
 from pushgate.store.schema import metadata
-from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+from tests.support import BACKENDS, create_postgres_database, drop_postgres_database
 
 
 def _chain() -> list[str]:
@@ -216,13 +216,13 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         finally:
             await built.dispose()
         return
-    name, url = await _create_postgres_database()
+    name, url = await create_postgres_database()
     built = create_engine(url)
     try:
         yield built
     finally:
         await built.dispose()
-        await _drop_postgres_database(name)
+        await drop_postgres_database(name)
 
 
 def _differences(conn: Connection) -> list[Any]:

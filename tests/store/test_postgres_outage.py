@@ -30,7 +30,6 @@ from tests.store.support import (
     NOW,
     audit_events,
     created,
-    empty,
     followed,
     new_session,
     new_user,
@@ -39,7 +38,7 @@ from tests.store.support import (
     table,
     until,
 )
-from tests.support import TEST_SECRET_KEY
+from tests.support import TEST_SECRET_KEY, empty_database_at
 
 pytestmark = [
     pytest.mark.postgres,
@@ -109,7 +108,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 async def admin(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    await empty(database_url)
+    await empty_database_at(database_url)
     conn = await asyncpg.connect(postgres_dsn(database_url))
     try:
         yield conn
@@ -229,7 +228,7 @@ async def test_a_connection_killed_mid_statement_writes_nothing(
 
 
 async def test_the_pool_comes_back_after_an_outage(database_url: str) -> None:
-    await empty(database_url)
+    await empty_database_at(database_url)
     url = make_url(database_url)
     proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()

@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from pushgate.accounts.model import User
 from pushgate.audit.model import AuditEntry
-from pushgate.devices.model import Device, DeviceStatus
 from pushgate.errors import Unavailable
 from pushgate.outbox.model import OutboxMessage, OutboxState
 from pushgate.protocol.push_payload import PushType
@@ -35,6 +34,7 @@ from pushgate.store import migrate, schema
 from pushgate.store.engine import create_engine
 from pushgate.store.sealing import Sealer
 from pushgate.store.sqlite import SqliteStore
+from tests.store.support import new_device
 from tests.support import TEST_SECRET_KEY
 
 NOW = 1_790_000_000_000
@@ -109,23 +109,6 @@ def _user() -> User:
     return User(user_id, "/", f"racer-{user_id}", None, NOW)
 
 
-def _device(user: User) -> Device:
-    return Device(
-        id=str(uuid.uuid4()),
-        realm="/",
-        user_id=user.id,
-        mechanism_uid=f"mech-{user.id}",
-        secret=b"s" * 32,
-        push_token="token",
-        device_type="android",
-        communication_type="gcm",
-        name="Pixel",
-        status=DeviceStatus.ACTIVE,
-        created_ms=NOW,
-        updated_ms=NOW,
-    )
-
-
 def _session(user: User, expires_ms: int) -> PushSession:
     return PushSession(
         id=str(uuid.uuid4()),
@@ -148,7 +131,7 @@ async def _seed_sessions(url: str, count: int, expires_ms: int) -> list[tuple[Pu
     store = _store(url)
     try:
         user, sessions = _user(), []
-        device = _device(user)
+        device = new_device(user, f"mech-{user.id}")
         async with store.transaction() as tx:
             assert await tx.accounts.add_user(user)
             assert await tx.devices.add(device)

@@ -34,7 +34,7 @@ async def test_round_trip_of_every_entity(store: Store) -> None:
         assert await db.accounts.find_api_key("h" * 64) == key
         assert await db.devices.get_registration("/", "REGISTER:abc") == registration
         assert await db.devices.get("/", "mech-1") == (device, user)
-        assert await db.devices.active_for_user(user.id) == [device]
+        assert await db.devices.user_and_active("/", "alice") == (user, [device])
         assert await db.sessions.get("/", session.id) == session
         found = await db.sessions.open_notification("/", notification.message_id)
         assert found is not None
@@ -100,7 +100,6 @@ async def test_user_and_active_devices_in_one_read(store: Store) -> None:
             assert await tx.devices.add(device)
     async with store.autocommit() as db:
         assert await db.devices.user_and_active("/", "alice") == (user, [older, newer])
-        assert await db.devices.active_for_user(user.id) == [older, newer]
         assert await db.devices.user_and_active("/", "bob") == (lonely, [])
         assert await db.devices.user_and_active("/", "nobody") == (None, [])
         assert await db.devices.user_and_active("/alpha", "alice") == (None, [])

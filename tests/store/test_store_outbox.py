@@ -13,7 +13,8 @@ import pytest
 from pushgate.outbox.model import OutboxMessage, OutboxState
 from pushgate.store import schema
 from pushgate.store.ports import Store
-from tests.store.support import KIND, LEASE, NOW, empty, message, open_store, table
+from tests.store.support import KIND, LEASE, NOW, message, open_store, table
+from tests.support import empty_database_at
 
 
 async def test_outbox_add_keeps_the_first_of_a_kind_and_key(
@@ -144,7 +145,7 @@ async def test_outbox_stats(store: Store) -> None:
 async def test_concurrent_claims_never_share_a_row(database_url: str) -> None:
     """Two workers, each on its own pool, claim in a loop at the same time until nothing is
     left: every row goes to exactly one of them."""
-    await empty(database_url)
+    await empty_database_at(database_url)
     workers = {"a": open_store(database_url), "b": open_store(database_url)}
     rows_per_round, rounds = 300, 5
 

@@ -21,10 +21,6 @@ class Devices(Protocol):
         ...
 
     async def get(self, realm: str, mechanism_uid: str) -> tuple[Device, User] | None: ...
-    async def active_for_user(self, user_id: str) -> Sequence[Device]:
-        """Oldest first."""
-        ...
-
     async def user_and_active(
         self, realm: str, username: str
     ) -> tuple[User | None, Sequence[Device]]:

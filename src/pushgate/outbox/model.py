@@ -35,6 +35,11 @@ class OutboxMessage:
     payload: Mapping[str, object] = field(default_factory=dict)
     not_before_ms: int | None = None  # None: due at once
 
+    def __post_init__(self) -> None:
+        # The columns' sizes: a follower's bug, refused before anything is written.
+        if not 0 < len(self.kind) <= MAX_KIND or not 0 < len(self.key) <= MAX_KEY:
+            raise ValueError(f"outbox kind or key empty or too long: {self.kind!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:

@@ -148,7 +148,9 @@ class OutboxWorker:
                     extra={"fields": {**fields, "reason": outcome.reason}},
                 )
             else:
-                delay = outcome.after_ms or self._policy.delay_ms(row.attempts)
+                delay = outcome.after_ms
+                if delay is None:
+                    delay = self._policy.delay_ms(row.attempts)
                 kept = await db.outbox.retry(
                     row.id, self.owner, now, now + delay, outcome.reason[:MAX_ERROR]
                 )

@@ -20,11 +20,6 @@ from pushgate.store.sealing import Sealer
 Row = Mapping[Any, Any]
 
 
-def prefixed(row: Row, prefix: str) -> dict[Any, Any]:
-    """The columns a join labelled with `prefix`, under their own names."""
-    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
-
-
 def realm(row: Row) -> Realm:
     return Realm(row["name"], row["created_ms"])
 

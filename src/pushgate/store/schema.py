@@ -21,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from pushgate.outbox.model import MAX_KEY, MAX_KIND
+
 metadata = MetaData()
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 _AUDIT_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -151,9 +153,9 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", _OUTBOX_ID, primary_key=True, autoincrement=True),
-    Column("kind", String(64), nullable=False),
+    Column("kind", String(MAX_KIND), nullable=False),
     Column("realm", String(64), nullable=False),
-    Column("idempotency_key", String(200), nullable=False),
+    Column("idempotency_key", String(MAX_KEY), nullable=False),
     Column("payload", Text, nullable=False),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),

@@ -27,11 +27,6 @@ GET_DEVICE = (
     " FROM devices d JOIN users u ON u.id = d.user_id"
     " WHERE d.realm = $1 AND d.mechanism_uid = $2"
 )
-ACTIVE_FOR_USER = (
-    f"SELECT * FROM devices WHERE user_id = $1 AND status = '{ACTIVE}' ORDER BY created_ms, id"
-)
-# The user and their active devices in one read: a user without any comes back as one row
-# whose device columns are all NULL (the LEFT JOIN), an unknown user as no row at all.
 USER_AND_ACTIVE = (
     f"SELECT {columns(t.users, 'u')}, {columns(t.devices, 'd')}"
     f" FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.status = '{ACTIVE}'"
@@ -70,10 +65,6 @@ class PostgresDevices(Devices):
             return None
         device, user = split(row, t.devices, t.users)
         return sql.device(device, self._sealer), rows.user(user)
-
-    async def active_for_user(self, user_id: str) -> Sequence[Device]:
-        found = await self._db.fetch(ACTIVE_FOR_USER, user_id)
-        return [sql.device(row, self._sealer) for row in found]
 
     async def user_and_active(
         self, realm: str, username: str

@@ -69,16 +69,6 @@ class SqliteDevices:
         device, user = self._GET.split(found[0])
         return rows.device(device, self._sealer), rows.user(user)
 
-    _ACTIVE_FOR_USER = Select(
-        "SELECT {d} FROM devices d WHERE d.user_id = ? AND d.status = ?"
-        " ORDER BY d.created_ms, d.id",
-        d=t.devices,
-    )
-
-    async def active_for_user(self, user_id: str) -> Sequence[Device]:
-        found = await self._db.fetch(self._ACTIVE_FOR_USER.sql, (user_id, ACTIVE))
-        return [rows.device(self._ACTIVE_FOR_USER.record(r), self._sealer) for r in found]
-
     _USER_AND_ACTIVE = Select(
         "SELECT {u}, {d} FROM users u"
         " LEFT JOIN devices d ON d.user_id = u.id AND d.status = ?"
