@@ -30,7 +30,8 @@ def _worker(url: str, mode: str, now_ms: int, log: Path) -> subprocess.Popen[str
     return subprocess.Popen(
         [sys.executable, "-m", "tests.outbox.worker_process", url, mode, str(now_ms), str(log)],
         cwd=ROOT,
-        stdout=subprocess.PIPE if mode == "hang" else None,
+        stdin=subprocess.PIPE if mode == "drain" else None,
+        stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -75,8 +76,23 @@ async def test_two_processes_never_share_a_row(services: Services, tmp_path: Pat
     log = tmp_path / "handled"
     url = services.settings.database_url
     workers = [_worker(url, "drain", 0, log) for _ in range(2)]
-    for process in workers:
-        assert await anyio.to_thread.run_sync(process.wait) == 0
+    try:
+        for process in workers:  # a start barrier: neither drains alone while the other starts
+            assert process.stdout is not None
+            with anyio.fail_after(30):
+                assert await anyio.to_thread.run_sync(process.stdout.readline) == "ready\n"
+        for process in workers:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.close()
+        for process in workers:
+            assert await anyio.to_thread.run_sync(process.wait) == 0
+    finally:
+        for process in workers:
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
     handled = [line.split() for line in log.read_text().splitlines()]
     ids = [int(row_id) for row_id, _, _, _ in handled]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == rows  # each exactly once

@@ -3,8 +3,10 @@
     python -m tests.outbox.worker_process DATABASE_URL MODE NOW_MS LOG_PATH
 
 MODE `hang`: claim with a 30 s lease at NOW_MS, print "claimed", then block inside the handler
-(the test kills the process there). MODE `drain`: handle every due `KIND` row with the real
-clock, appending "row pid start end" per row to LOG_PATH, until none is left for 2 s.
+(the test kills the process there). MODE `drain`: print "ready" once the database answers and
+wait for a line on stdin (so that every process starts together), then handle every due `KIND`
+row with the real clock, appending "row pid start end" per row to LOG_PATH, until none is left
+for 2 s.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ async def main(url: str, mode: str, now_ms: int, log_path: str) -> None:
         worker = OutboxWorker(
             services.store, SystemClock(), {KIND: record}, settings=WorkerSettings(batch=5)
         )
+        await services.store.ping()
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 2:
             if await worker.run_once():
