@@ -70,6 +70,9 @@ PURE = (
     "**/machine.py",
     "**/ports.py",
     "sessions/pushes.py",
+    "sessions/wire.py",
+    "changes.py",
+    "webhooks/signing.py",
     "devices/enrollment.py",
     "errors.py",
 )

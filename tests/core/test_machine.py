@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from pushgate.audit.model import AuditEntry
+from pushgate.changes import Change
 from pushgate.errors import Conflict
 from pushgate.outbox.model import OutboxMessage
 from pushgate.protocol.push_payload import PushType
@@ -64,7 +65,8 @@ def _session(status: SessionStatus = SessionStatus.PENDING) -> PushSession:
     )
 
 
-def _one_row_per_change(change: SessionChange) -> list[OutboxMessage]:
+def _one_row_per_change(change: Change) -> list[OutboxMessage]:
+    assert isinstance(change, SessionChange)
     return [OutboxMessage("k", change.session.realm, f"{change.session.id}:{change.event}")]
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pushgate.changes import Change, SessionChange
 from pushgate.devices.model import Device, DeviceStatus
 from pushgate.outbox.model import OutboxMessage
 from pushgate.services import Services
-from pushgate.sessions.machine import SessionChange
 from pushgate.sessions.model import Content, PushSession
 from pushgate.sessions.service import NewSession
 
 KIND = "test.record"
 
 
-def record_changes(change: SessionChange) -> Iterator[OutboxMessage]:
+def record_changes(change: Change) -> Iterator[OutboxMessage]:
+    if not isinstance(change, SessionChange):
+        return
     event = change.event.value if change.event else "created"
     yield OutboxMessage(
         KIND,

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from pushgate.accounts.model import User
 from pushgate.audit.model import AuditEntry
+from pushgate.changes import Change
 from pushgate.errors import Unavailable
 from pushgate.outbox.model import OutboxMessage, OutboxState
 from pushgate.protocol.push_payload import PushType
@@ -220,7 +221,8 @@ async def _race(url: str, message_ids: list[str], index: int, barrier: Barrier) 
 
 
 def _follower(racer: str) -> Follower:
-    def follow(change: SessionChange) -> list[OutboxMessage]:
+    def follow(change: Change) -> list[OutboxMessage]:
+        assert isinstance(change, SessionChange)
         return [OutboxMessage(KIND, change.session.realm, f"{change.session.id}:{racer}")]
 
     return follow

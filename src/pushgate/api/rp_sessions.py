@@ -9,7 +9,6 @@ document is written out in `openapi.py`.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,32 +20,14 @@ from pushgate.api.context import services
 from pushgate.api.rp_models import SessionUpdate, session_create
 from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
-from pushgate.sessions.model import Content, PushSession
+from pushgate.sessions.model import Content
 from pushgate.sessions.service import NewSession
+from pushgate.sessions.wire import session_json
 
 DEFAULT_TITLE = "Sign-in request"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WAIT = re.compile(r"[0-9]{1,9}")
 Model = TypeVar("Model", bound=BaseModel)
-
-
-def _timestamp(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def session_json(session: PushSession, now_ms: int) -> dict[str, object]:
-    return {
-        "id": session.id,
-        "status": session.status_at(now_ms).wire,
-        "notificationCount": session.notification_count,
-        "detail": session.detail,
-        "expiresAt": _timestamp(session.expires_ms),
-        "updatedAt": _timestamp(session.updated_ms),
-    }
 
 
 async def _realm(request: Request) -> str:

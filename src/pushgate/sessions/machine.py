@@ -9,14 +9,29 @@ session ever commits and a loser writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pushgate.audit.model import AuditEntry
+from pushgate.changes import Follower, SessionChange, follow
 from pushgate.errors import Conflict
 from pushgate.outbox.model import OutboxMessage
-from pushgate.sessions.model import Notification, PushSession, SessionStatus
+from pushgate.sessions.model import PushSession, SessionStatus
+
+# SessionChange, Follower and follow live in `pushgate.changes`; the session code names them here.
+__all__ = [
+    "AUDIT_EVENTS",
+    "CREATED_EVENT",
+    "TRANSITIONS",
+    "Event",
+    "Follower",
+    "SessionChange",
+    "Transition",
+    "follow",
+    "next_status",
+    "transition",
+]
 
 
 class Event(StrEnum):
@@ -54,25 +69,6 @@ def next_status(current: SessionStatus, event: Event) -> SessionStatus:
             f"session is already {current.wire}",
             reason=f"illegal transition {current} --{event}-->",
         ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionChange:
-    """What followers see of a change: the session after it, the event (None for a creation)
-    and, for a creation, the notifications it fans out to."""
-
-    session: PushSession
-    event: Event | None
-    notifications: Sequence[Notification] = ()
-
-
-# A feature that must act after a session changes (a push, a webhook) registers a follower:
-# a pure function from the change to the outbox rows that carry the work.
-Follower = Callable[[SessionChange], Iterable[OutboxMessage]]
-
-
-def follow(change: SessionChange, followers: Sequence[Follower]) -> tuple[OutboxMessage, ...]:
-    return tuple(message for follower in followers for message in follower(change))
 
 
 @dataclass(frozen=True, slots=True)

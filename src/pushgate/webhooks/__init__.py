@@ -1,0 +1,1 @@
+"""Webhooks: signed, durable event deliveries to relying parties (Standard Webhooks)."""
