@@ -50,9 +50,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url, public_url="http://testserver", secret_key=TEST_SECRET_KEY
+        database_url=database_url,
+        public_url="http://testserver",
+        secret_key=TEST_SECRET_KEY,
+        # Never the user's ~/.config: a key made on first use lands in the test's folder.
+        vapid_private_key_file=str(tmp_path / "vapid.pem"),
     )
 
 

@@ -73,6 +73,8 @@ PURE = (
     "sessions/wire.py",
     "changes.py",
     "webhooks/signing.py",
+    "webhooks/events.py",
+    "transports/base.py",  # the providers' port (DESIGN.md layer 2)
     "devices/enrollment.py",
     "errors.py",
 )
@@ -259,6 +261,18 @@ def test_simulator_uses_only_the_protocol() -> None:
         for entry in _offenders(_glob("simulator/**/*.py"), "pushgate")
         if not _within(entry.split(": ", 1)[1], allowed)
     ]
+    assert offenders == []
+
+
+def test_the_client_uses_nothing_of_the_server_but_webhook_signing() -> None:
+    # pushgate.client is what relying parties import: no server code path, no settings.
+    allowed = ("pushgate.client", "pushgate.webhooks.signing")
+    offenders = [
+        entry
+        for entry in _offenders(_glob("client/**/*.py"), "pushgate")
+        if not _within(entry.split(": ", 1)[1], allowed)
+    ]
+    assert _glob("client/**/*.py")
     assert offenders == []
 
 

@@ -48,6 +48,8 @@ class Background:
             "expiry": self._sweep,
             "listener": self._listen,
             "outbox": services.outbox_worker.run,
+            "webhooks": services.webhooks.refresher(),  # the subscriptions' snapshot
+            "pushes": services.pushes.keep,  # owns the push transports, closes them at the end
         }
         self._health = {name: TaskHealth(since=time.time()) for name in self._tasks}
         self.started = False

@@ -27,6 +27,8 @@ class SessionChange:
     session: PushSession
     event: Event | None
     notifications: Sequence[Notification] = ()
+    devices: Sequence[Device] = ()  # on a create: the devices the notifications go to
+    message_id: str | None = None  # on an answer: the notification the device answered
 
 
 @dataclass(frozen=True, slots=True)

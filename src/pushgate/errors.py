@@ -8,6 +8,8 @@
     ├── Forbidden            403
     ├── NotFound             404
     ├── Conflict             409  a compare-and-set lost: the session already ended
+    ├── Unprocessable        422  an Idempotency-Key reused with another request
+    ├── RateLimited          429  too many requests; `retry_after` seconds to wait
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
     ├── InternalError        500
@@ -64,6 +66,20 @@ class NotFound(PushgateError):
 class Conflict(PushgateError):
     status = 409
     code = "badRequest"
+
+
+class Unprocessable(PushgateError):
+    status = 422
+    code = "invalidRequest"
+
+
+class RateLimited(PushgateError):
+    status = 429
+    code = "rateLimited"
+
+    def __init__(self, message: str, *, retry_after: int, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = max(1, retry_after)
 
 
 class PayloadTooLarge(PushgateError):

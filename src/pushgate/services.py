@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 from pushgate.accounts.service import AccountService
 from pushgate.clock import Clock
+from pushgate.delivery.service import PushDelivery
 from pushgate.devices.service import DeviceService
 from pushgate.outbox.worker import OutboxWorker
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
 from pushgate.settings import Settings
 from pushgate.store.ports import Store
+from pushgate.transports.vapid import VapidKey
+from pushgate.webhooks.service import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +27,6 @@ class Services:
     sessions: SessionService
     events: SessionEvents
     outbox_worker: OutboxWorker
+    vapid: VapidKey  # Web Push's key, read on first use (transports/vapid.py)
+    webhooks: WebhookService
+    pushes: PushDelivery  # push delivery through the outbox (delivery/)

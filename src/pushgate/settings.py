@@ -13,6 +13,7 @@ import base64
 import binascii
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     expiry_sweep_seconds: PositiveSeconds = 1.0
     wait_recheck_seconds: PositiveSeconds = 0.5
     max_wait_seconds: Positive = 60
+    # Event streams (api/rp_events.py): a comment line this often keeps idle connections
+    # open; a re-read this often catches what no wake-up announced.
+    event_stream_heartbeat_seconds: PositiveSeconds = 15.0
+    event_stream_recheck_seconds: PositiveSeconds = 30.0
     db_pool_size: Positive = 10
     # How long a revoked key may still be honoured; 0 turns the cache off.
     api_key_cache_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
@@ -71,6 +76,35 @@ class Settings(BaseSettings):
     outbox_batch: Positive = 50
     outbox_max_attempts: Positive = 10
     outbox_poll_seconds: PositiveSeconds = 1.0
+    # Webhooks (docs/WEBHOOKS.md): hosts a webhook URL may name, comma-separated, exact or
+    # `*.domain` (empty: any host, loopback and private addresses too); one attempt's timeout.
+    webhook_allowed_hosts: str = ""
+    webhook_timeout_seconds: PositiveSeconds = 10.0
+    # Extra trust anchors (a PEM file) for every outgoing HTTPS connection: push providers,
+    # their OAuth token endpoints, private gateways, loopback test servers.
+    tls_ca_file: str = ""
+    # APNs provider API (transports/apns.py): token auth with a .p8 key; every realm.
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_url: str = "https://api.push.apple.com"
+    # FCM HTTP v1 (transports/fcm.py): a service-account JSON key; every realm.
+    fcm_credentials_file: str = ""
+    fcm_url: str = "https://fcm.googleapis.com"
+    # Web Push (transports/webpush.py, transports/vapid.py): the VAPID key file, made on first
+    # start when missing (empty: beside the database, as the secret key), and the contact
+    # push services may write to (`mailto:` or `https:`); every realm.
+    vapid_private_key_file: str = ""
+    vapid_subject: str = ""
+    # AWS SNS (transports/sns.py) with AM's envelope: empty keys use boto3's credential chain;
+    # the platform application ARNs are those devices' endpoints are created under.
+    sns_region: str = "us-east-1"
+    sns_access_key_id: str = ""
+    sns_secret_access_key: str = Field(default="", repr=False)
+    sns_endpoint_url: str = ""
+    sns_apple_arn: str = ""
+    sns_google_arn: str = ""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     # Not a setting: $XDG_CONFIG_HOME as `load_settings` found it, for the PostgreSQL default
@@ -113,6 +147,61 @@ class Settings(BaseSettings):
             raise ValueError("an http:// or https:// URL with a host")
         return value
 
+    @field_validator("tls_ca_file", "apns_key_file", "fcm_credentials_file")
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        if value and not os.access(value, os.R_OK):
+            raise ValueError("empty or a readable file")
+        return value
+
+    @field_validator("apns_url", "fcm_url")
+    @classmethod
+    def _provider_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("an https:// URL with a host (http:// only for a private gateway)")
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        # RFC 8292 §2.1: a contact push services can reach, `mailto:` or an `https:` URL.
+        url = urlsplit(value)
+        mailto = url.scheme == "mailto" and "@" in url.path
+        if value and not mailto and not (url.scheme == "https" and url.hostname):
+            raise ValueError("empty, a mailto: address or an https:// URL")
+        return value
+
+    @field_validator("sns_region")
+    @classmethod
+    def _sns_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", value):
+            raise ValueError("an AWS region name such as us-east-1")
+        return value
+
+    @field_validator("sns_endpoint_url")
+    @classmethod
+    def _sns_endpoint_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if value and (url.scheme not in ("http", "https") or not url.hostname):
+            raise ValueError("empty or an https:// URL with a host (http:// for a test server)")
+        return value
+
+    @field_validator("sns_apple_arn", "sns_google_arn")
+    @classmethod
+    def _sns_arn(cls, value: str) -> str:
+        if value and (not value.startswith("arn:") or ":app/" not in value):
+            raise ValueError("empty or an SNS platform application ARN (arn:aws:sns:...:app/...)")
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _webhook_allowed_hosts(cls, value: str) -> str:
+        from pushgate.webhooks.model import parse_allowed_hosts
+
+        parse_allowed_hosts(value)  # ValueError names the bad entry
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level(cls, value: Any) -> Any:
@@ -132,6 +221,33 @@ class Settings(BaseSettings):
                 f"PUSHGATE_DEFAULT_SESSION_TTL_SECONDS ({self.default_session_ttl_seconds}) "
                 f"must not exceed PUSHGATE_MAX_SESSION_TTL_SECONDS "
                 f"({self.max_session_ttl_seconds})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _apns_together(self) -> Settings:
+        # A half-configured APNs key would only fail at the first push, as a 403.
+        apns = {
+            "PUSHGATE_APNS_KEY_FILE": self.apns_key_file,
+            "PUSHGATE_APNS_KEY_ID": self.apns_key_id,
+            "PUSHGATE_APNS_TEAM_ID": self.apns_team_id,
+            "PUSHGATE_APNS_TOPIC": self.apns_topic,
+        }
+        missing = [name for name, value in apns.items() if not value]
+        if 0 < len(missing) < len(apns):
+            raise ValueError(
+                f"{', '.join(missing)} must be set too: APNs needs "
+                "PUSHGATE_APNS_KEY_FILE, _KEY_ID, _TEAM_ID and _TOPIC together"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sns_keys_together(self) -> Settings:
+        # One half of an access key would only fail at the first push, as a signature error.
+        if bool(self.sns_access_key_id) != bool(self.sns_secret_access_key):
+            raise ValueError(
+                "PUSHGATE_SNS_ACCESS_KEY_ID and PUSHGATE_SNS_SECRET_ACCESS_KEY go together "
+                "(or neither: boto3's credential chain)"
             )
         return self
 

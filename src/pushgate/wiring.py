@@ -12,6 +12,7 @@ from pushgate.accounts.service import AccountService
 from pushgate.api.app import create_app
 from pushgate.background import Background
 from pushgate.clock import Clock, SystemClock
+from pushgate.delivery.service import PushDelivery
 from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
 from pushgate.errors import PushgateError, Unavailable
@@ -29,6 +30,14 @@ from pushgate.store.ports import Store
 from pushgate.store.postgres import PostgresStore
 from pushgate.store.sealing import Sealer
 from pushgate.store.sqlite import SqliteStore
+from pushgate.transports.apns import ApnsConfig, ApnsTransport
+from pushgate.transports.base import Transport
+from pushgate.transports.fcm import FcmConfig, FcmTransport
+from pushgate.transports.sns import SnsConfig, SnsTransport
+from pushgate.transports.vapid import VapidKey
+from pushgate.transports.webpush import WebPushConfig, WebPushTransport
+from pushgate.webhooks.model import parse_allowed_hosts
+from pushgate.webhooks.service import WebhookService
 
 # What follows a session's changes (one line per feature): followers write outbox rows in
 # the change's own commit; handlers, by outbox kind, carry them out.
@@ -48,17 +57,39 @@ def build_services(
     qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
     events = SessionEvents()
     doorbell = Doorbell()
+    webhooks = WebhookService(
+        store,
+        clock,
+        allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
+        timeout_seconds=settings.webhook_timeout_seconds,
+        on_outbox=doorbell.ring,
+    )
+    followers = (*followers, webhooks.follower)
+    vapid = VapidKey.from_settings(settings)
+    pushes = PushDelivery(
+        store,
+        clock,
+        push_transports(settings, clock, vapid),
+        lb_cookie=settings.lb_cookie,
+        on_outbox=doorbell.ring,
+    )
+    followers = (*followers, pushes.follower)
+    accounts = AccountService(store, clock, api_key_cache_seconds=settings.api_key_cache_seconds)
+    handlers = {**handlers, **webhooks.handlers}
+    handlers = {**handlers, **pushes.handlers}
     return Services(
         settings=settings,
         clock=clock,
         store=store,
-        accounts=AccountService(store, clock, api_key_cache_seconds=settings.api_key_cache_seconds),
+        accounts=accounts,
         devices=DeviceService(
             store,
             clock,
             qr,
             registration_ttl=settings.registration_ttl_seconds,
             skew=settings.device_clock_skew_seconds,
+            followers=followers,
+            on_outbox=doorbell.ring,
         ),
         sessions=SessionService(
             store,
@@ -69,6 +100,7 @@ def build_services(
             wait_recheck_seconds=settings.wait_recheck_seconds,
             followers=followers,
             on_outbox=doorbell.ring,
+            policies=accounts.realm_policy,
         ),
         events=events,
         outbox_worker=OutboxWorker(
@@ -76,6 +108,7 @@ def build_services(
             clock,
             handlers,
             policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+            policies={**webhooks.policies, **pushes.policies},
             settings=WorkerSettings(
                 lease_ms=int(settings.outbox_lease_seconds * 1000),
                 batch=settings.outbox_batch,
@@ -83,7 +116,25 @@ def build_services(
             ),
             doorbell=doorbell,
         ),
+        vapid=vapid,
+        webhooks=webhooks,
+        pushes=pushes,
     )
+
+
+def push_transports(settings: Settings, clock: Clock, vapid: VapidKey) -> dict[str, Transport]:
+    """The push providers with credentials (docs/PUSH.md); the devices of one without are
+    served by polling. A credential file that cannot be used stops start-up (ConfigError)."""
+    transports: dict[str, Transport] = {}
+    if (apns := ApnsConfig.from_settings(settings)) is not None:
+        transports["apns"] = ApnsTransport(apns, clock)
+    if (fcm := FcmConfig.from_settings(settings)) is not None:
+        transports["gcm"] = FcmTransport(fcm, clock)
+    if (web := WebPushConfig.from_settings(settings, vapid)) is not None:
+        transports["webpush"] = WebPushTransport(web, clock)
+    if (sns := SnsConfig.from_settings(settings)) is not None:
+        transports["sns"] = SnsTransport(sns, clock)
+    return transports
 
 
 def open_store(settings: Settings) -> Store:
@@ -116,4 +167,5 @@ def _first_line(exc: BaseException) -> str:
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app of one server process (`pushgate serve` calls it in every worker)."""
     services = build_services(settings)
+    services.vapid.load()  # the Web Push key: made on first start, a bad file fails it
     return create_app(services, background=Background(services))

@@ -99,6 +99,12 @@ class Phone:
         return self.mechanism.pending_url
 
 
+async def allow_many_sessions(services: Services, realm: str = "/") -> None:
+    await services.accounts.set_realm_policy(
+        realm, {"createsPerMinute": 10_000, "onePendingPerUser": False, "lockAfterFailures": 100}
+    )
+
+
 class Api:
     """The two faces of one pushgate app, driven over ASGI, plus direct database reads."""
 
@@ -125,6 +131,11 @@ class Api:
 
     async def key(self, realm: str = "/") -> str:
         return (await self.services.accounts.create_api_key(realm)).key
+
+    async def allow_many_sessions(self, realm: str = "/") -> None:
+        """Lift the realm's anti-fatigue limits (as far as they go), for tests of other things
+        that open, deny or fail many sessions of one user."""
+        await allow_many_sessions(self.services, realm)
 
     # the device face ----------------------------------------------------------------------------
 

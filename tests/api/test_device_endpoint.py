@@ -208,6 +208,7 @@ async def test_deny_claim_denies_whatever_its_value(api: Api) -> None:
 
 async def test_pending_lists_open_pushes_oldest_first_with_am_claims(api: Api) -> None:
     key, phone = await _alice(api)
+    await api.allow_many_sessions()
     first = await api.create_session(key, "alice", notification={"title": "Sign in", "body": "b"})
     api.advance(1)
     second = await api.create_session(key, "alice", secondsToExpire=120)

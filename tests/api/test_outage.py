@@ -78,7 +78,9 @@ async def test_v1_answers_503_with_the_documented_body(down: httpx.AsyncClient) 
     ):
         assert (reply.status_code, reply.json()) == (503, V1_DOWN)
     document = (await down.get("/openapi.json")).json()
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
+        if not path.startswith("/v1/push/"):
+            continue  # what needs no storage cannot be down with it
         for operation in item.values():
             schema = operation["responses"]["503"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Error"}

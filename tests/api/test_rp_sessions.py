@@ -16,7 +16,11 @@ import pytest
 from pushgate.services import Services
 from tests.api.helpers import SESSIONS, Api, Phone
 
-SESSION_FIELDS = {"id", "status", "notificationCount", "detail", "expiresAt", "updatedAt"}
+# UnifyID's fields, then pushgate's (issue 7): always present, null when they do not apply.
+SESSION_FIELDS = {
+    *("id", "status", "notificationCount", "detail", "expiresAt", "updatedAt"),
+    *("pushType", "failureCount", "denyReason"),
+}
 DAY_MS = 86_400_000
 
 
@@ -59,6 +63,7 @@ async def test_create_returns_201_with_the_unifyid_session_object(api: Api) -> N
     assert data["status"] == "sent"
     assert data["notificationCount"] == 1
     assert data["detail"] is None
+    assert (data["pushType"], data["failureCount"], data["denyReason"]) == ("default", 0, None)
     assert data["expiresAt"] == _iso(now + DAY_MS)
     assert data["updatedAt"] == _iso(now)
     assert await api.count("sessions") == 1

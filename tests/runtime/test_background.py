@@ -111,4 +111,4 @@ async def test_health_check_names_a_task_that_is_not_running(tmp_path: Path) -> 
     body = reply.json()
     assert body["status"] == "degraded"
     assert body["tasks"]["expiry"]["state"] == "retrying"
-    assert body["tasks"]["outbox"]["state"] == "running"
+    assert "no such table" in body["tasks"]["expiry"]["reason"]

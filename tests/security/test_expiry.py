@@ -22,6 +22,7 @@ def api(client: httpx.AsyncClient, services: Services) -> Api:
 
 async def _alice(api: Api) -> tuple[str, Phone]:
     await api.user("/", "alice")
+    await api.allow_many_sessions()
     return await api.key(), await api.register("/", "alice")
 
 

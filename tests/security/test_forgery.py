@@ -448,6 +448,7 @@ async def test_b7_wrong_response_is_refused_the_same_wherever_it_is_wrong(
 
 async def test_b8_a_captured_message_of_one_kind_is_refused_as_another(api: Api) -> None:
     await api.user("/", "alice")
+    await api.allow_many_sessions()
     key = await api.key()
     phone = await api.register("/", "alice")
     uid = phone.mechanism.mechanism_uid

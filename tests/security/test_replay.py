@@ -93,6 +93,7 @@ async def test_c2_answers_after_the_end_are_refused(api: Api, end: str) -> None:
 
 async def test_c3_an_old_response_does_not_answer_a_newer_challenge(api: Api) -> None:
     key, phone = await _alice(api)
+    await api.allow_many_sessions()
     old = await api.create_session(key, "alice")
     old_push = await api.push(phone)
     old_body = api.answer_body(phone, old_push)

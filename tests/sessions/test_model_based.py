@@ -3,8 +3,10 @@
 Hypothesis drives random sequences of create / approve / deny / replay / cancel / clock moves /
 expiry sweeps through the session and device services on a SQLite file, with real device
 messages from the simulator, and after every step compares what the relying party would read
-with a twenty-line model. Sequential: the races themselves are tested on PostgreSQL in
-`tests/security/test_races.py`.
+with a small model, the realm's default anti-fatigue policy included: a new session cancels
+the user's pending one, the eleventh create in a minute is refused, five denials in a row
+lock the user (an approval resets the count). Sequential: the races themselves are tested
+on PostgreSQL in `tests/security/test_races.py`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     consumes,
     invariant,
+    multiple,
     precondition,
     rule,
 )
 
-from pushgate.errors import BadDeviceMessage, Conflict
+from pushgate.accounts.model import RealmPolicy
+from pushgate.errors import BadDeviceMessage, Conflict, RateLimited
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol import qr
 from pushgate.protocol.message_ids import parse_message_id
@@ -48,6 +52,7 @@ from tests.support import TEST_SECRET_KEY, FakeClock
 
 T = TypeVar("T")
 PHONES = 2
+POLICY = RealmPolicy()  # the defaults: what the model below knows
 
 
 @dataclass
@@ -81,6 +86,9 @@ class SessionLifecycle(RuleBasedStateMachine):
         self.services: Services = build_services(config, self.clock)
         self.phones = [self.run(self._register_phone(i)) for i in range(PHONES)]
         self.known: list[Modelled] = []
+        self.created_at: list[int] = []  # every admitted create, refused ones not
+        self.denials = 0  # in a row
+        self.locked = False
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)
@@ -108,11 +116,27 @@ class SessionLifecycle(RuleBasedStateMachine):
     # rules ------------------------------------------------------------------------------------
 
     @rule(target=sessions, ttl=st.integers(min_value=1, max_value=10))
-    def create(self, ttl: int) -> Modelled:
+    def create(self, ttl: int) -> Any:
+        now = self.clock.now_ms()
+        recent = [at for at in self.created_at if at > now - 60_000]
         content = Content("Sign in")
-        made = self.run(self.services.sessions.create("/", NewSession("alice", content, ttl)))
-        assert made.notification_count == PHONES
-        session = Modelled(made.id, made.expires_ms)
+        try:
+            made = self.run(self.services.sessions.create("/", NewSession("alice", content, ttl)))
+        except RateLimited as exc:
+            assert len(recent) >= POLICY.creates_per_minute
+            assert 0 < exc.retry_after <= 60
+            return multiple()
+        assert len(recent) < POLICY.creates_per_minute, "a create over the limit was admitted"
+        self.created_at.append(now)
+        if self.locked:
+            assert (made.notification_count, made.status.wire) == (0, "error")
+            session = Modelled(made.id, made.expires_ms, "error")
+        else:
+            assert made.notification_count == PHONES
+            for older in self.known:
+                if self._expected(older) == "sent":
+                    older.status = "canceled"  # superseded
+            session = Modelled(made.id, made.expires_ms)
         self.known.append(session)
         return session
 
@@ -151,6 +175,8 @@ class SessionLifecycle(RuleBasedStateMachine):
             return push
         assert expected == "sent", f"an answer to a {expected} session was accepted"
         push.session.status = "accepted" if approve else "rejected"
+        self.denials = 0 if approve else self.denials + 1
+        self.locked = self.locked or self.denials >= POLICY.lock_after_failures
         assert finished.status.wire == push.session.status
         return push
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pushgate.errors import InvalidRequest
+from pushgate.protocol.push_payload import PushType
 
 ROOT_REALM = "/"
 _REALM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -38,9 +40,71 @@ def check_username(username: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class RealmPolicy:
+    """A realm's anti-fatigue limits and defaults (stored as JSON, camelCase names)."""
+
+    default_push_type: PushType = PushType.DEFAULT
+    max_failure_count: int = 5  # wrong picks or codes that end a session `error`
+    lock_after_failures: int = 5  # consecutive denials and failures that lock the user
+    creates_per_minute: int = 10  # per user; beyond: 429 rateLimited
+    one_pending_per_user: bool = True  # a new session cancels the user's pending one
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "defaultPushType": self.default_push_type.value,
+            "maxFailureCount": self.max_failure_count,
+            "lockAfterFailures": self.lock_after_failures,
+            "createsPerMinute": self.creates_per_minute,
+            "onePendingPerUser": self.one_pending_per_user,
+        }
+
+
+MAX_LOCK_AFTER_FAILURES = 100  # NIST SP 800-63B's ceiling on consecutive failures
+_POLICY_LIMITS = {
+    "maxFailureCount": (1, 100),
+    "lockAfterFailures": (1, MAX_LOCK_AFTER_FAILURES),
+    "createsPerMinute": (1, 10_000),
+}
+
+
+def _bounded(data: Mapping[str, object], name: str, default: int) -> int:
+    value = data.get(name, default)
+    low, high = _POLICY_LIMITS[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def realm_policy(data: Mapping[str, object] | None) -> RealmPolicy:
+    """A policy from its JSON; absent names keep their defaults. InvalidRequest names the
+    first bad one."""
+    defaults = RealmPolicy()
+    if not data:
+        return defaults
+    unknown = set(data) - set(defaults.as_json())
+    if unknown:
+        raise InvalidRequest(f"unknown realm setting {sorted(unknown)[0]!r}")
+    push_type = data.get("defaultPushType", defaults.default_push_type.value)
+    if push_type not in {t.value for t in PushType}:
+        names = ", ".join(t.value for t in PushType)
+        raise InvalidRequest(f"defaultPushType must be one of {names}")
+    one_pending = data.get("onePendingPerUser", defaults.one_pending_per_user)
+    if not isinstance(one_pending, bool):
+        raise InvalidRequest("onePendingPerUser must be true or false")
+    return RealmPolicy(
+        default_push_type=PushType(str(push_type)),
+        max_failure_count=_bounded(data, "maxFailureCount", defaults.max_failure_count),
+        lock_after_failures=_bounded(data, "lockAfterFailures", defaults.lock_after_failures),
+        creates_per_minute=_bounded(data, "createsPerMinute", defaults.creates_per_minute),
+        one_pending_per_user=one_pending,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Realm:
     name: str
     created_ms: int
+    policy: RealmPolicy = RealmPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +114,12 @@ class User:
     username: str
     password_hash: str | None
     created_ms: int
+    failure_count: int = 0  # consecutive denials and failed answers
+    locked_ms: int | None = None  # when the failures locked the user
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_ms is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -10,11 +11,13 @@ from argon2 import PasswordHasher
 from pushgate.accounts.model import (
     ApiKey,
     Realm,
+    RealmPolicy,
     User,
     check_username,
     hash_api_key,
     new_api_key,
     normalize_realm,
+    realm_policy,
 )
 from pushgate.audit.model import AuditEntry
 from pushgate.clock import Clock
@@ -57,6 +60,8 @@ class AccountService:
         # cost a database round trip. Unknown keys are never cached (no memory to fill).
         self._key_cache_ms = int(api_key_cache_seconds * 1000)
         self._known_keys: dict[str, tuple[str, int]] = {}
+        # Realm policies are read on every create: remembered as long as keys are.
+        self._policies: dict[str, tuple[RealmPolicy, int]] = {}
 
     async def create_realm(self, name: str) -> Realm:
         realm = Realm(normalize_realm(name), self._clock.now_ms())
@@ -82,6 +87,45 @@ class AccountService:
                 AuditEntry(realm, "user.created", user.id, now, {"username": username})
             )
         return user
+
+    async def realm_policy(self, realm: str) -> RealmPolicy:
+        """The realm's limits and defaults, at most `api_key_cache_seconds` old."""
+        now = self._clock.now_ms()
+        cached = self._policies.get(realm)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._store.autocommit() as reader:
+            found = await reader.accounts.get_realm(realm)
+        policy = found.policy if found else RealmPolicy()
+        if self._key_cache_ms > 0 and found is not None:
+            self._policies[realm] = (policy, now + self._key_cache_ms)
+        return policy
+
+    async def set_realm_policy(self, realm_name: str, changes: Mapping[str, object]) -> RealmPolicy:
+        """Change some of the realm's settings (camelCase names, as `RealmPolicy.as_json`)."""
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            realm = normalize_realm(realm_name)
+            found = await tx.accounts.get_realm(realm)
+            if found is None:
+                raise NotFound(f"realm {realm} does not exist")
+            policy = realm_policy({**found.policy.as_json(), **changes})
+            await tx.accounts.set_realm_policy(realm, policy)
+            await tx.audit.append(
+                AuditEntry(realm, "realm.updated", realm, now, {"settings": dict(changes)})
+            )
+        self._policies.pop(realm, None)
+        return policy
+
+    async def unlock_user(self, realm_name: str, username: str) -> None:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            realm = await require_realm(tx, realm_name)
+            if not await tx.accounts.unlock(realm, username):
+                raise NotFound(f"no user {username!r} in realm {realm}")
+            await tx.audit.append(
+                AuditEntry(realm, "user.unlocked", username, now, {"username": username})
+            )
 
     async def create_api_key(self, realm_name: str) -> IssuedApiKey:
         key = new_api_key()

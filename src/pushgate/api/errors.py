@@ -17,7 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pushgate.api.outage import OutageLog
-from pushgate.errors import BadDeviceMessage, PushgateError, SecretKeyMismatch, Unavailable
+from pushgate.errors import (
+    BadDeviceMessage,
+    PushgateError,
+    RateLimited,
+    SecretKeyMismatch,
+    Unavailable,
+)
 
 log = logging.getLogger("pushgate.api")
 
@@ -71,7 +77,10 @@ def _pushgate_error(request: Request, exc: PushgateError) -> JSONResponse:
     status = exc.status
     if is_am_path(request.url.path) and status in (400, 404, 409):
         status = 400  # AM answers every device-message failure with 400 (spec §4.1)
-    return render(request, status, exc.code, exc.message)
+    response = render(request, status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _unavailable(request: Request, exc: Unavailable, outage: OutageLog) -> JSONResponse:

@@ -26,6 +26,9 @@ _ERRORS = {
     409: "The session is no longer `sent`",
     413: "Request body too large",
     415: "The body is not `application/json`",
+    422: "This Idempotency-Key was used with another request in the last 24 hours",
+    429: "Too many sessions for this user (the realm's createsPerMinute); `Retry-After` says"
+    " how many seconds to wait",
     500: "Internal error",
     503: "Storage unavailable",
 }
@@ -35,6 +38,53 @@ _SESSION_ID = {
     "required": True,
     "description": "The PushAuth session id",
     "schema": {"type": "string", "format": "uuid"},
+}
+
+
+# Web Push (api/webpush.py): public, so no security requirement.
+_WEBPUSH_KEY: dict[str, Any] = {
+    "tags": ["Web Push"],
+    "summary": "The VAPID public key browsers subscribe with (applicationServerKey)",
+    "operationId": "webPushKey",
+    "security": [],
+    "responses": {
+        "200": {
+            "description": "The server's VAPID public key: an uncompressed P-256 point in "
+            "unpadded base64url (RFC 8292 §3.2)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["publicKey"],
+                        "properties": {
+                            "publicKey": {"type": "string", "pattern": "^B[A-Za-z0-9_-]{86}$"}
+                        },
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        },
+        "500": {
+            "description": _ERRORS[500],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    },
+}
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Repeating a create with the same key and body within 24 hours returns the"
+    " same session and notifies no one again; the same key with another body answers 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds until a create for this user is admitted again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -93,6 +143,8 @@ def _operation(
     }
     if parameters:
         operation["parameters"] = list(parameters)
+    if "429" in operation["responses"]:
+        operation["responses"]["429"]["headers"] = _RETRY_AFTER
     if links:
         operation["responses"][str(success[0])]["links"] = links
     if body is not None:
@@ -122,8 +174,9 @@ def build(settings: Settings) -> dict[str, Any]:
                     "Create a PushAuth session and notify every device of the user",
                     "createSession",
                     (201, "The new session; `status` is `sent`, or `error` if nothing was sent"),
-                    (400, 401, 413, 415, 500, 503),
+                    (400, 401, 413, 415, 422, 429, 500, 503),
                     body=create,
+                    parameters=(_IDEMPOTENCY_KEY,),
                     links=_SESSION_LINKS,
                 ),
             },
@@ -144,6 +197,44 @@ def build(settings: Settings) -> dict[str, Any]:
                     parameters=(_SESSION_ID,),
                 ),
             },
+            "/v1/push/sessions/{id}/events": {
+                "get": {
+                    "tags": ["PushAuth sessions"],
+                    "summary": "Follow a PushAuth session: its changes as server-sent events",
+                    "operationId": "sessionEvents",
+                    "security": [{"APIKeyHeader": []}],
+                    "parameters": [_SESSION_ID],
+                    "responses": {
+                        "200": {
+                            "description": "Server-sent events: first the session as it is, "
+                            "then one per change, each `event: session`, `id: <1, 2, ...>` and "
+                            "`data: <the session JSON, as GET returns it>`; `: keep-alive` "
+                            "comments in between. The body ends after the event whose status "
+                            "is no longer `sent`.",
+                            # OpenAPI 3.1 has `schema` describe one event (3.2's itemSchema).
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["event", "id", "data"],
+                                        "properties": {
+                                            "event": {"const": "session"},
+                                            "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+                                            "data": {
+                                                "type": "string",
+                                                "contentMediaType": "application/json",
+                                                "contentSchema": _ref(PushAuthenticationSession),
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **{str(s): _json(Error, _ERRORS[s]) for s in (401, 404, 413, 500, 503)},
+                    },
+                },
+            },
+            "/v1/webpush/key": {"get": _WEBPUSH_KEY},
         },
         "components": {
             "schemas": schemas.get("$defs", {}),

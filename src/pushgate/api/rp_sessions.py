@@ -8,6 +8,8 @@ document is written out in `openapi.py`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import TypeVar
 
@@ -20,13 +22,15 @@ from pushgate.api.context import services
 from pushgate.api.rp_models import SessionUpdate, session_create
 from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
-from pushgate.sessions.model import Content
+from pushgate.protocol.push_payload import PushType
+from pushgate.sessions.model import Content, Operation
 from pushgate.sessions.service import NewSession
 from pushgate.sessions.wire import session_json
 
 DEFAULT_TITLE = "Sign-in request"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WAIT = re.compile(r"[0-9]{1,9}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -83,8 +87,30 @@ async def create_session(request: Request) -> JSONResponse:
         body=note.body if note else None,
         payload=note.payload if note else None,
     )
-    session = await svc.sessions.create(realm, NewSession(body.user, content, body.secondsToExpire))
+    context = body.context.model_dump(exclude_none=True) if body.context else None
+    operation = Operation(body.operation.name, body.operation.data) if body.operation else None
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(exclude_none=True), sort_keys=True).encode()
+    ).hexdigest()
+    new = NewSession(
+        body.user,
+        content,
+        body.secondsToExpire,
+        push_type=PushType(body.pushType) if body.pushType else None,
+        context=context,
+        operation=operation,
+        idempotency_key=_idempotency_key(request),
+        request_hash=request_hash,
+    )
+    session = await svc.sessions.create(realm, new)
     return JSONResponse(session_json(session, svc.clock.now_ms()), 201)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest("Idempotency-Key: 1 to 255 printable ASCII characters")
+    return key
 
 
 async def get_session(request: Request) -> JSONResponse:

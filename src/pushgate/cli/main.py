@@ -23,6 +23,7 @@ from pushgate.cli.common import (
 from pushgate.cli.demo import demo
 from pushgate.cli.device import device_group
 from pushgate.cli.serving import bind, run_worker, serve_http
+from pushgate.cli.webhook import webhook_group
 from pushgate.settings import redact_url
 
 
@@ -169,6 +170,7 @@ def worker(ctx: click.Context) -> None:
 
 cli.add_command(demo)
 cli.add_command(device_group)
+cli.add_command(webhook_group)
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ from enum import StrEnum
 
 class DeviceStatus(StrEnum):
     ACTIVE = "active"
+    # Its provider said the push token is dead (APNs 410, FCM UNREGISTERED, Web Push 410...):
+    # no session notifies it or counts it until a refresh brings a token (delivery/).
+    INACTIVE = "inactive"
     BLOCKED = "blocked"
     REMOVED = "removed"
 

@@ -27,7 +27,17 @@ class Devices(Protocol):
         """The user and their active devices, oldest first, in one read."""
         ...
 
-    async def update(self, device_id: str, update: DeviceUpdate, now_ms: int) -> None: ...
+    async def update(self, device_id: str, update: DeviceUpdate, now_ms: int) -> None:
+        """The refresh: the new push channel; an inactive device is active again."""
+        ...
+
+    async def mark_inactive(
+        self, device_id: str, push_token: str, since_ms: int | None, now_ms: int
+    ) -> bool:
+        """The provider says `push_token` is dead: the device becomes inactive if it is still
+        active with that token and not refreshed after `since_ms`; False if it was not."""
+        ...
+
     async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool:
         """Record a single-use message digest; False if it was recorded before."""
         ...

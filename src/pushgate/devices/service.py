@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pushgate.accounts.model import check_username
 from pushgate.accounts.service import require_realm
 from pushgate.audit.model import AuditEntry
+from pushgate.changes import DeviceChange, Follower, follow
 from pushgate.clock import Clock
 from pushgate.devices.enrollment import QrSettings, new_registration, registration_uri
 from pushgate.devices.model import (
@@ -23,10 +25,12 @@ from pushgate.devices.model import (
     redact_token,
 )
 from pushgate.errors import BadDeviceMessage, NotFound
+from pushgate.outbox.model import OutboxMessage
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol.push_payload import push_jwt
 from pushgate.sessions.pushes import push_claims
 from pushgate.store.ports import Store
+from pushgate.transports.webpush_wire import parse_subscription
 
 log = logging.getLogger("pushgate.devices")
 MAX_PENDING = 50
@@ -47,8 +51,18 @@ class PendingPush:
 
 class DeviceService:
     def __init__(
-        self, store: Store, clock: Clock, qr: QrSettings, registration_ttl: int, skew: int
+        self,
+        store: Store,
+        clock: Clock,
+        qr: QrSettings,
+        registration_ttl: int,
+        skew: int,
+        *,
+        followers: Sequence[Follower] = (),
+        on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
+        self._followers = tuple(followers)  # their rows commit with the registration
+        self._on_outbox = on_outbox
         self._store = store
         self._clock = clock
         self._qr = qr
@@ -84,6 +98,7 @@ class DeviceService:
             if not await tx.devices.complete_registration(message_id, now):
                 raise BadDeviceMessage(dm.REFUSED, reason="registration used or expired")
             details = verified.device
+            _check_push_channel(details)
             device = Device(
                 id=registration.device_id,
                 realm=realm,
@@ -109,6 +124,15 @@ class DeviceService:
                     {"user": device.user_id, "mechanismUid": device.mechanism_uid},
                 )
             )
+            outbox: tuple[OutboxMessage, ...] = ()
+            if self._followers:
+                registered = await tx.devices.get(realm, device.mechanism_uid)
+                assert registered is not None  # added above, in this transaction
+                change = DeviceChange("device.registered", device, registered[1].username, now)
+                outbox = follow(change, self._followers)
+                await tx.outbox.add(outbox, now)
+        if outbox:
+            self._on_outbox()
         log.info(
             "device registered",
             extra={
@@ -129,9 +153,11 @@ class DeviceService:
             if found is None or found[1].username != request.username:
                 raise BadDeviceMessage(dm.REFUSED, reason="no such device for this user")
             device = found[0]
-            if device.status is not DeviceStatus.ACTIVE:
+            # An inactive device (its token died) comes back with the token it sends now.
+            if device.status not in (DeviceStatus.ACTIVE, DeviceStatus.INACTIVE):
                 raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
             details = dm.verify_refresh(request.jwt, device.secret, request.mechanism_uid)
+            _check_push_channel(details)
             # A refresh has no challenge, so the JWT itself is made single-use. A device that
             # re-sends its last refresh (its answer got lost) changes nothing and gets its 200;
             # an older one that would roll the token back is refused.
@@ -190,6 +216,18 @@ class DeviceService:
             )
             for notification, session in rows
         ]
+
+
+def _check_push_channel(details: dm.DeviceDetails) -> None:
+    """A Web Push device is a browser: `deviceType` web, its PushSubscription as `deviceId`."""
+    if details.communication_type.lower() != "webpush":
+        return
+    if details.device_type != "web":
+        raise BadDeviceMessage(dm.REFUSED, reason="communicationType webpush needs deviceType web")
+    try:
+        parse_subscription(details.device_id)
+    except ValueError as exc:
+        raise BadDeviceMessage(dm.REFUSED, reason=f"not a push subscription: {exc}") from None
 
 
 def _already_applied(device: Device, details: dm.DeviceDetails) -> bool:

@@ -76,6 +76,7 @@ class OutboxWorker:
         handlers: Mapping[str, Handler],
         *,
         policy: RetryPolicy | None = None,
+        policies: Mapping[str, RetryPolicy] | None = None,
         settings: WorkerSettings | None = None,
         doorbell: Doorbell | None = None,
     ) -> None:
@@ -83,6 +84,9 @@ class OutboxWorker:
         self._clock = clock
         self._handlers = dict(handlers)
         self._policy = policy or RetryPolicy()
+        # A kind with its own schedule (webhooks: 11 attempts over a day) is not cut short by
+        # the global limit.
+        self._policies = dict(policies or {})
         self._settings = settings or WorkerSettings()
         self._doorbell = doorbell or Doorbell()
         self.owner = f"worker-{uuid.uuid4()}"
@@ -137,11 +141,12 @@ class OutboxWorker:
 
     async def _record(self, row: OutboxRow, outcome: Outcome) -> None:
         now = self._clock.now_ms()
+        policy = self._policies.get(row.kind, self._policy)
         fields: dict[str, object] = {"kind": row.kind, "row": row.id, "attempts": row.attempts}
         async with self._store.autocommit() as db:
             if outcome is None:
                 kept = await db.outbox.complete(row.id, self.owner, now)
-            elif isinstance(outcome, GiveUp) or self._policy.gives_up(row.attempts):
+            elif isinstance(outcome, GiveUp) or policy.gives_up(row.attempts):
                 kept = await db.outbox.bury(row.id, self.owner, now, outcome.reason[:MAX_ERROR])
                 log.warning(
                     "outbox row dead-lettered",
@@ -150,7 +155,7 @@ class OutboxWorker:
             else:
                 delay = outcome.after_ms
                 if delay is None:
-                    delay = self._policy.delay_ms(row.attempts)
+                    delay = policy.delay_ms(row.attempts)
                 kept = await db.outbox.retry(
                     row.id, self.owner, now, now + delay, outcome.reason[:MAX_ERROR]
                 )

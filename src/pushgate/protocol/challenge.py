@@ -41,3 +41,18 @@ def number_challenge() -> tuple[tuple[int, int, int], int]:
     rng = secrets.SystemRandom()
     a, b, c = sorted(rng.sample(range(10, 100), 3))
     return (a, b, c), rng.choice((a, b, c))
+
+
+def numbers_with(answer: int) -> tuple[int, int, int]:
+    """`answer` and two other distinct numbers in [10, 99], ascending: every device of one
+    session shows the number on the login page among its own distractors."""
+    rng = secrets.SystemRandom()
+    others = rng.sample([n for n in range(10, 100) if n != answer], 2)
+    a, b, c = sorted((answer, *others))
+    return a, b, c
+
+
+def typed_code() -> str:
+    """Six CSPRNG digits for a `code` push: ~20 bits, the least NIST SP 800-63B allows for a
+    secret the user transfers."""
+    return f"{secrets.randbelow(1_000_000):06d}"

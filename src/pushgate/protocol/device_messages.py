@@ -9,6 +9,8 @@ stops a captured message of one kind from being replayed as another.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,11 +71,27 @@ class Registration:
     device: DeviceDetails
 
 
+# What a denial may say (PowerAuth's operation reject reasons); UNEXPECTED_OPERATION is
+# "this wasn't me".
+DENY_REASONS = ("UNKNOWN", "INCORRECT_DATA", "UNEXPECTED_OPERATION")
+_CODE = re.compile(r"[0-9]{6}")
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     approved: bool
     number: int | None
     detail: str | None
+    code: str | None = None  # `challengeResponse` as six digits, exactly as typed
+    deny_reason: str | None = None
+    operation_hash: str | None = None  # binds an approval to the operation's data
+
+
+def operation_hash(data: str) -> str:
+    """The `operationHash` claim an approval of an operation carries: the unpadded base64url
+    SHA-256 of the operation data's UTF-8 bytes (dynamic linking, PSD2 RTS art. 5)."""
+    digest = hashlib.sha256(data.encode("utf-8", "surrogatepass")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _string(body: Mapping[str, Any], name: str, limit: int, *, message: str = MALFORMED) -> str:
@@ -165,11 +183,22 @@ def verify_authentication(token: str, secret: bytes, challenge: bytes) -> Answer
     if "deviceId" in claims:
         raise BadDeviceMessage(REFUSED, reason="register/refresh claims in an authenticate JWT")
     _check_response(claims, secret, challenge)
+    raw_response = claims.get("challengeResponse")
+    deny_reason = _optional_string(claims, "denyReason", 32)
+    if deny_reason is not None and deny_reason not in DENY_REASONS:
+        raise BadDeviceMessage(
+            REFUSED, reason="denyReason is not one of " + ", ".join(DENY_REASONS)
+        )
     return Answer(
         # AM: the mere presence of `deny` (any value, even false) denies (spec §4.3).
         approved="deny" not in claims,
-        number=_number(claims.get("challengeResponse")),
+        number=_number(raw_response),
         detail=_optional_string(claims, "detail", MAX_DETAIL),
+        code=raw_response
+        if isinstance(raw_response, str) and _CODE.fullmatch(raw_response)
+        else None,
+        deny_reason=deny_reason,
+        operation_hash=_optional_string(claims, "operationHash", 64),
     )
 
 

@@ -19,6 +19,9 @@ class PushType(StrEnum):
     DEFAULT = "default"
     CHALLENGE = "challenge"
     BIOMETRIC = "biometric"
+    # The person types the 6-digit code the relying party shows (NIST SP 800-63B rev 4: a
+    # secret the user transfers). Authenticators that do not know it treat it as `default`.
+    CODE = "code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class PushClaims:
     numbers: tuple[int, ...] | None = None
     custom_payload: dict[str, object] | None = None
     context: dict[str, object] | None = None
+    operation: dict[str, object] | None = None  # {"id", "name", "data"}
 
     def as_dict(self) -> dict[str, str]:
         # Key order of AM 8's Push Sender node; the byte form matters only for vectors.
@@ -55,6 +59,8 @@ class PushClaims:
             claims["p"] = compact_json(self.custom_payload)
         if self.context is not None:
             claims["x"] = compact_json(self.context)
+        if self.operation is not None:
+            claims["o"] = compact_json(self.operation)
         return claims
 
 

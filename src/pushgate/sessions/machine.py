@@ -100,6 +100,7 @@ def transition(
     *,
     followers: Sequence[Follower] = (),
     detail: str | None = None,
+    deny_reason: str | None = None,
     message_id: str | None = None,
     audit_data: Mapping[str, object] | None = None,
 ) -> Transition:
@@ -111,6 +112,7 @@ def transition(
         session,
         status=status,
         detail=detail if detail is not None else session.detail,
+        deny_reason=deny_reason if deny_reason is not None else session.deny_reason,
         updated_ms=now_ms,
     )
     data = {"status": status.wire, **(audit_data or {})}
@@ -120,5 +122,5 @@ def transition(
         audit=AuditEntry(session.realm, AUDIT_EVENTS[event], session.id, now_ms, data),
         before_deadline=event is not Event.EXPIRE,
         message_id=message_id,
-        outbox=follow(SessionChange(after, event), followers),
+        outbox=follow(SessionChange(after, event, message_id=message_id), followers),
     )

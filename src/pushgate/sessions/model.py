@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +63,15 @@ class Content:
 
 
 @dataclass(frozen=True, slots=True)
+class Operation:
+    """What a session asks the person to authorize (PowerAuth-style, seed 004): a name such as
+    `login` or `authorize_payment` and its data in the operation-data format."""
+
+    name: str
+    data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PushSession:
     id: str
     realm: str
@@ -75,6 +85,11 @@ class PushSession:
     created_ms: int
     expires_ms: int
     updated_ms: int
+    answer_code: str | None = None  # the challenge number or typed code the device must match
+    context: Mapping[str, object] | None = None  # remoteIp, userAgent, location
+    operation: Operation | None = None
+    deny_reason: str | None = None
+    failure_count: int = 0  # wrong picks, codes and operation bindings so far
 
     def status_at(self, now_ms: int) -> SessionStatus:
         """A pending session past its deadline reads as expired, even before the sweeper runs."""

@@ -21,11 +21,13 @@ from pushgate.sessions.model import Notification, PushSession
 
 @dataclass(frozen=True, slots=True)
 class OpenNotification:
-    """A notification with what answering it needs: its device and its session."""
+    """A notification with what answering it needs: its device, its session and the count of
+    its user's consecutive failures (an approval resets it)."""
 
     notification: Notification
     device: Device
     session: PushSession
+    user_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,38 @@ class Sessions(Protocol):
         status, detail, updated time, the notification's answer time, the audit entry, the
         outbox rows and the cross-process announcement, atomically. False, with nothing
         written, if another writer got there first."""
+        ...
+
+    async def record_failure(self, session_id: str, now_ms: int) -> PushSession | None:
+        """Count a wrong answer on a session still pending before its deadline, atomically,
+        and announce the change to other processes; the session after it, None if it was no
+        longer pending."""
+        ...
+
+    async def uncount_notification(self, session_id: str) -> None:
+        """One notification fewer in the session's `notificationCount` (never below 0): its
+        push failed for good (delivery/model.py states the rule)."""
+        ...
+
+    async def lock_user(self, realm: str, username: str) -> None:
+        """Within a transaction: hold the user's creation lock until it ends, so that limits
+        read and the session written are one step across processes."""
+        ...
+
+    async def created_since(
+        self, realm: str, username: str, since_ms: int
+    ) -> Sequence[PushSession]:
+        """The user's sessions created after `since_ms`, oldest first."""
+        ...
+
+    async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:
+        """(request hash, session id, created ms) of a create made with this key, or None."""
+        ...
+
+    async def add_idempotency_key(
+        self, realm: str, key: str, request_hash: str, session_id: str, now_ms: int
+    ) -> None:
+        """Remember the key, replacing a forgotten (older than 24 h) use of it."""
         ...
 
     async def pending_for_device(

@@ -27,4 +27,16 @@ def push_claims(
         username=user.username,
         numbers=notification.numbers,
         custom_payload=session.content.custom_payload(),
+        context=dict(session.context) if session.context is not None else None,
+        operation=_operation(session),
     )
+
+
+def _operation(session: PushSession) -> dict[str, object] | None:
+    """The `o` claim: what the device shows and, for its data, binds its approval to."""
+    if session.operation is None:
+        return None
+    claim: dict[str, object] = {"id": session.id, "name": session.operation.name}
+    if session.operation.data is not None:
+        claim["data"] = session.operation.data
+    return claim

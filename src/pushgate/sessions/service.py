@@ -9,19 +9,29 @@ commit with the change.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
 
+from pushgate.accounts.model import RealmPolicy
 from pushgate.audit.model import AuditEntry
+from pushgate.changes import UserChange, UserEvent
 from pushgate.clock import Clock
 from pushgate.devices.model import DeviceStatus
-from pushgate.errors import BadDeviceMessage, Conflict, InvalidRequest, NotFound
+from pushgate.errors import (
+    BadDeviceMessage,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unprocessable,
+)
 from pushgate.protocol import device_messages as dm
-from pushgate.protocol.challenge import new_challenge, number_challenge
+from pushgate.protocol.challenge import new_challenge, number_challenge, numbers_with, typed_code
 from pushgate.protocol.encoding import compact_json
 from pushgate.protocol.message_ids import MessageKind, new_message_id
 from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
@@ -35,11 +45,49 @@ from pushgate.sessions.machine import (
     follow,
     transition,
 )
-from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
-from pushgate.store.ports import Store
+from pushgate.sessions.model import Content, Notification, Operation, PushSession, SessionStatus
+from pushgate.store.ports import Store, UnitOfWork
 
 log = logging.getLogger("pushgate.sessions")
 EXPIRE_BATCH = 500
+
+
+async def _default_policy(realm: str) -> RealmPolicy:
+    return RealmPolicy()
+
+
+def _wrong_answer(
+    session: PushSession, notification: Notification, answer: dm.Answer
+) -> str | None:
+    """Why an approval does not count, or None: the number or code must be the session's, and
+    an operation's approval must carry the hash of exactly its data (dynamic linking)."""
+    if session.push_type is PushType.CHALLENGE and answer.number != notification.answer:
+        return "wrong number picked"
+    if session.push_type is PushType.CODE and (
+        answer.code is None or not hmac.compare_digest(answer.code, session.answer_code or "")
+    ):
+        return "wrong code typed"
+    data = session.operation.data if session.operation else None
+    if data is not None and (
+        answer.operation_hash is None
+        or not hmac.compare_digest(answer.operation_hash, dm.operation_hash(data))
+    ):
+        return "approval not bound to the operation's data"
+    return None
+
+
+def _check_rate(recent: Sequence[PushSession], policy: RealmPolicy, now_ms: int) -> None:
+    """RateLimited if the user had `creates_per_minute` sessions in the last minute; Retry-After
+    is when the oldest of those leaves the window."""
+    in_window = [s.created_ms for s in recent if s.created_ms > now_ms - RATE_WINDOW_MS]
+    if len(in_window) < policy.creates_per_minute:
+        return
+    frees_at = in_window[-policy.creates_per_minute] + RATE_WINDOW_MS
+    raise RateLimited(
+        "too many sessions for this user; try again later",
+        retry_after=-(-(frees_at - now_ms) // 1000),
+        reason=f"{len(in_window)} creates in the last minute",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +95,23 @@ class NewSession:
     username: str
     content: Content
     ttl_seconds: int | None = None  # None or 0: the default lifetime
-    push_type: PushType = PushType.DEFAULT
+    push_type: PushType | None = None  # None: the realm's default
+    context: Mapping[str, object] | None = None
+    operation: Operation | None = None
+    idempotency_key: str | None = None
+    request_hash: str = ""  # what the key must be reused with (a digest of the request)
+
+
+IDEMPOTENCY_MS = 24 * 3600 * 1000
+RATE_WINDOW_MS = 60_000
+
+
+def _answer_code(push_type: PushType) -> str | None:
+    if push_type is PushType.CHALLENGE:
+        return str(number_challenge()[1])
+    if push_type is PushType.CODE:
+        return typed_code()
+    return None
 
 
 class SessionService:
@@ -62,6 +126,7 @@ class SessionService:
         wait_recheck_seconds: float,
         followers: Sequence[Follower] = (),
         on_outbox: Callable[[], None] = lambda: None,
+        policies: Callable[[str], Awaitable[RealmPolicy]] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -71,6 +136,7 @@ class SessionService:
         self._recheck = wait_recheck_seconds
         self._followers = tuple(followers)
         self._on_outbox = on_outbox  # wakes this process's outbox worker
+        self._policies = policies or _default_policy
 
     def _lifetime_ms(self, ttl_seconds: int | None) -> int:
         ttl = ttl_seconds or self._default_ttl
@@ -79,18 +145,38 @@ class SessionService:
         return ttl * 1000
 
     async def create(self, realm: str, request: NewSession) -> PushSession:
+        """Fan a new session out to the user's active devices, within the realm's limits.
+
+        One transaction: the idempotency key, the limits (under the user's lock, so they hold
+        across processes), the cancel of the user's older pending session, the new session.
+        """
         if len(compact_json(request.content.custom_payload()).encode()) > MAX_CUSTOM_PAYLOAD_BYTES:
             raise InvalidRequest(
                 f"the notification exceeds the maximum of {MAX_CUSTOM_PAYLOAD_BYTES} bytes"
             )
+        policy = await self._policies(realm)
+        push_type = request.push_type or policy.default_push_type
         now = self._clock.now_ms()
         expires = now + self._lifetime_ms(request.ttl_seconds)
         session_id = str(uuid.uuid4())
-        async with self._store.autocommit() as db:
+        superseded: list[Transition] = []
+        async with self._store.transaction() as db:
+            # A retry waits here for the create it repeats, then finds its key.
+            await db.sessions.lock_user(realm, request.username)
+            if request.idempotency_key is not None:
+                earlier = await self._replayed(db, realm, request, now)
+                if earlier is not None:
+                    return earlier
+            recent = await db.sessions.created_since(
+                realm, request.username, now - max(RATE_WINDOW_MS, self._max_ttl * 1000)
+            )
+            _check_rate(recent, policy, now)
             user, devices = await db.devices.user_and_active(realm, request.username)
+            if user is not None and user.locked:
+                devices = []  # a locked user looks like one without devices (G4)
+            code = _answer_code(push_type) if devices else None
             notifications = [
-                self._notification(session_id, device.id, request.push_type, now)
-                for device in devices
+                self._notification(session_id, device.id, code, now) for device in devices
             ]
             # An unknown user and a user without devices look the same to the caller
             # (no user enumeration, ASVS 6.3.8): a session that failed at once.
@@ -101,13 +187,29 @@ class SessionService:
                 user_id=user.id if user else None,
                 status=SessionStatus.PENDING if notifications else SessionStatus.FAILED,
                 content=request.content,
-                push_type=request.push_type,
+                push_type=push_type,
                 notification_count=len(notifications),
                 detail=None,
                 created_ms=now,
                 expires_ms=expires,
                 updated_ms=now,
+                answer_code=code,
+                context=request.context,
+                operation=request.operation,
             )
+            if policy.one_pending_per_user and notifications:
+                for older in recent:
+                    if older.status_at(now) is SessionStatus.PENDING:
+                        move = transition(
+                            older,
+                            Event.CANCEL,
+                            now,
+                            followers=self._followers,
+                            detail="superseded by a newer session",
+                            audit_data={"supersededBy": session_id},
+                        )
+                        if await db.sessions.commit(move):
+                            superseded.append(move)
             audit = AuditEntry(
                 realm,
                 CREATED_EVENT,
@@ -115,8 +217,14 @@ class SessionService:
                 now,
                 {"status": session.status.wire, "notifications": len(notifications)},
             )
-            outbox = follow(SessionChange(session, None, notifications), self._followers)
+            outbox = follow(SessionChange(session, None, notifications, devices), self._followers)
             await db.sessions.add(session, notifications, audit, outbox)
+            if request.idempotency_key is not None:
+                await db.sessions.add_idempotency_key(
+                    realm, request.idempotency_key, request.request_hash, session.id, now
+                )
+        for move in superseded:
+            self._committed(move)
         if outbox:
             self._on_outbox()
         log.info(
@@ -132,21 +240,39 @@ class SessionService:
         )
         return session
 
+    async def _replayed(
+        self, db: UnitOfWork, realm: str, request: NewSession, now_ms: int
+    ) -> PushSession | None:
+        """The session an earlier create with this Idempotency-Key made, within 24 h."""
+        assert request.idempotency_key is not None
+        found = await db.sessions.find_idempotency_key(realm, request.idempotency_key)
+        if found is None:
+            return None
+        request_hash, session_id, created_ms = found
+        if created_ms <= now_ms - IDEMPOTENCY_MS:
+            return None  # forgotten: the key starts over
+        if request_hash != request.request_hash:
+            raise Unprocessable(
+                "this Idempotency-Key was used with another request in the last 24 hours"
+            )
+        earlier = await db.sessions.get(realm, session_id)
+        assert earlier is not None  # written in the same commit as its key
+        return earlier
+
     @staticmethod
     def _notification(
-        session_id: str, device_id: str, push_type: PushType, now_ms: int
+        session_id: str, device_id: str, code: str | None, now_ms: int
     ) -> Notification:
         numbers: tuple[int, ...] | None = None
-        answer: int | None = None
-        if push_type is PushType.CHALLENGE:
-            numbers, answer = number_challenge()
+        if code is not None and len(code) == 2:  # a challenge number
+            numbers = numbers_with(int(code))
         return Notification(
             message_id=new_message_id(MessageKind.AUTHENTICATE, now_ms),
             session_id=session_id,
             device_id=device_id,
             challenge=new_challenge(),
             numbers=numbers,
-            answer=answer,
+            answer=int(code) if code is not None else None,
             created_ms=now_ms,
         )
 
@@ -205,7 +331,12 @@ class SessionService:
         return move.session
 
     async def answer(self, realm: str, request: dm.MessageRequest) -> PushSession:
-        """A device's approve or deny (`_action=authenticate`, seed 000)."""
+        """A device's approve or deny (`_action=authenticate`, seed 000).
+
+        An approval with the wrong number, code or operation binding is refused and counted:
+        at the realm's `maxFailureCount` the session ends `error`. Denials and wrong answers
+        count toward the user's lock; an approval resets the count.
+        """
         now = self._clock.now_ms()
         message_id = str(request.message_id)
         async with self._store.autocommit() as db:
@@ -218,31 +349,38 @@ class SessionService:
             answer = dm.verify_authentication(request.jwt, device.secret, notification.challenge)
             if notification.answered_ms is not None:
                 raise BadDeviceMessage(dm.REFUSED, reason="message already answered")
-            if (
-                session.push_type is PushType.CHALLENGE
-                and answer.approved
-                and answer.number != notification.answer
-            ):
-                # AM 8.1: a wrong number is refused and the notification stays open.
-                raise BadDeviceMessage(dm.REFUSED, reason="wrong number picked")
-            event = Event.APPROVE if answer.approved else Event.DENY
-            try:
-                move = transition(
-                    session,
-                    event,
-                    now,
-                    followers=self._followers,
-                    detail=answer.detail,
-                    message_id=message_id,
-                    audit_data={"device": device.id},
-                )
-            except Conflict as exc:
-                raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
-            if not await db.sessions.commit(move):
-                raise BadDeviceMessage(
-                    dm.REFUSED, reason="message or session finished concurrently"
-                )
+            wrong = _wrong_answer(session, notification, answer) if answer.approved else None
+            if wrong is None:
+                event = Event.APPROVE if answer.approved else Event.DENY
+                try:
+                    move = transition(
+                        session,
+                        event,
+                        now,
+                        followers=self._followers,
+                        detail=answer.detail,
+                        deny_reason=answer.deny_reason if event is Event.DENY else None,
+                        message_id=message_id,
+                        audit_data={"device": device.id, "denyReason": answer.deny_reason}
+                        if answer.deny_reason and event is Event.DENY
+                        else {"device": device.id},
+                    )
+                except Conflict as exc:
+                    raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc
+                if not await db.sessions.commit(move):
+                    raise BadDeviceMessage(
+                        dm.REFUSED, reason="message or session finished concurrently"
+                    )
+        if wrong is not None:
+            await self._wrong(session, wrong, now)
+            raise BadDeviceMessage(dm.REFUSED, reason=wrong)
         self._committed(move)
+        if session.user_id is not None:
+            if move.status is SessionStatus.DENIED:
+                await self._count_failure(session, now)
+            elif found.user_failures:
+                async with self._store.autocommit() as db:
+                    await db.accounts.reset_failures(session.user_id)
         log.info(
             "session answered",
             extra={
@@ -255,6 +393,61 @@ class SessionService:
             },
         )
         return move.session
+
+    async def _wrong(self, session: PushSession, reason: str, now: int) -> None:
+        """Count a wrong answer on the session (ending it at the realm's limit) and the user."""
+        policy = await self._policies(session.realm)
+        async with self._store.autocommit() as db:
+            counted = await db.sessions.record_failure(session.id, now)
+            if counted is None:
+                return  # it ended meanwhile
+            self._events.publish(session.id)
+            if counted.failure_count >= policy.max_failure_count:
+                move = transition(
+                    counted,
+                    Event.FAIL,
+                    now,
+                    followers=self._followers,
+                    detail="too many wrong answers",
+                    audit_data={"failures": counted.failure_count, "last": reason},
+                )
+                if await db.sessions.commit(move):
+                    self._committed(move)
+        await self._count_failure(session, now)
+
+    async def _count_failure(self, session: PushSession, now: int) -> None:
+        """One more consecutive denial or failure for the user; at the realm's limit, a lock
+        with its audit entry and its followers' rows, in one commit."""
+        if session.user_id is None:
+            return
+        policy = await self._policies(session.realm)
+        async with self._store.transaction() as tx:
+            user = await tx.accounts.record_failure(
+                session.user_id, now, policy.lock_after_failures
+            )
+            if user is None or user.locked_ms != now:
+                return
+            change = UserChange(UserEvent.LOCKED, user.realm, user.username, now, session.id)
+            await tx.audit.append(
+                AuditEntry(
+                    user.realm,
+                    UserEvent.LOCKED.value,
+                    user.id,
+                    now,
+                    {"username": user.username, "failures": user.failure_count},
+                )
+            )
+            outbox = follow(change, self._followers)
+            if outbox:
+                await tx.outbox.add(outbox, now)
+        log.warning(
+            "user locked",
+            extra={
+                "fields": {"realm": user.realm, "user": user.id, "failures": user.failure_count}
+            },
+        )
+        if outbox:
+            self._on_outbox()
 
     async def expire_due(self, limit: int = EXPIRE_BATCH) -> int:
         now = self._clock.now_ms()

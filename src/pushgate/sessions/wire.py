@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pushgate.sessions.model import PushSession
+from pushgate.protocol.push_payload import PushType
+from pushgate.sessions.model import PushSession, SessionStatus
 
 
 def timestamp(ms: int) -> str:
@@ -20,11 +21,25 @@ def timestamp(ms: int) -> str:
 
 
 def session_json(session: PushSession, now_ms: int) -> dict[str, object]:
-    return {
+    status = session.status_at(now_ms)
+    shown: dict[str, object] = {
         "id": session.id,
-        "status": session.status_at(now_ms).wire,
+        "status": status.wire,
         "notificationCount": session.notification_count,
         "detail": session.detail,
         "expiresAt": timestamp(session.expires_ms),
         "updatedAt": timestamp(session.updated_ms),
+        "pushType": session.push_type.value,
+        "failureCount": session.failure_count,
+        "denyReason": session.deny_reason,
     }
+    # The number or code is for the login page while the session waits, never after.
+    if session.answer_code is not None and status is SessionStatus.PENDING:
+        key = "code" if session.push_type is PushType.CODE else "challengeNumber"
+        shown[key] = session.answer_code
+    if session.context is not None:
+        shown["context"] = dict(session.context)
+    if session.operation is not None:
+        shown["operationId"] = session.id
+        shown["operation"] = {"name": session.operation.name, "data": session.operation.data}
+    return shown

@@ -23,6 +23,7 @@ from pushgate.audit.ports import AuditLog
 from pushgate.devices.ports import Devices
 from pushgate.outbox.ports import Outbox
 from pushgate.sessions.ports import Sessions
+from pushgate.webhooks.ports import Webhooks
 
 
 class UnitOfWork(Protocol):
@@ -36,6 +37,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
 
 class Store(Protocol):

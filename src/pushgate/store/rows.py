@@ -9,23 +9,43 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pushgate.accounts.model import ApiKey, Realm, User
+from pushgate.accounts.model import ApiKey, Realm, RealmPolicy, User, realm_policy
 from pushgate.audit.model import AuditEntry
 from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
 from pushgate.outbox.model import OutboxMessage, OutboxRow, OutboxState
 from pushgate.protocol.push_payload import PushType
-from pushgate.sessions.model import Content, Notification, PushSession, SessionStatus
+from pushgate.sessions.model import Content, Notification, Operation, PushSession, SessionStatus
 from pushgate.store.sealing import Sealer
 
 Row = Mapping[Any, Any]
 
 
 def realm(row: Row) -> Realm:
-    return Realm(row["name"], row["created_ms"])
+    settings = row["settings"]
+    return Realm(
+        row["name"], row["created_ms"], realm_policy(json.loads(settings) if settings else None)
+    )
+
+
+def realm_values(r: Realm) -> dict[str, Any]:
+    default = r.policy == RealmPolicy()
+    return {
+        "name": r.name,
+        "created_ms": r.created_ms,
+        "settings": None if default else to_json(r.policy.as_json()),
+    }
 
 
 def user(row: Row) -> User:
-    return User(row["id"], row["realm"], row["username"], row["password_hash"], row["created_ms"])
+    return User(
+        row["id"],
+        row["realm"],
+        row["username"],
+        row["password_hash"],
+        row["created_ms"],
+        row["failure_count"],
+        row["locked_ms"],
+    )
 
 
 def user_values(u: User) -> dict[str, Any]:
@@ -35,6 +55,8 @@ def user_values(u: User) -> dict[str, Any]:
         "username": u.username,
         "password_hash": u.password_hash,
         "created_ms": u.created_ms,
+        "failure_count": u.failure_count,
+        "locked_ms": u.locked_ms,
     }
 
 
@@ -138,6 +160,15 @@ def session(row: Row) -> PushSession:
         created_ms=row["created_ms"],
         expires_ms=row["expires_ms"],
         updated_ms=row["updated_ms"],
+        answer_code=row["answer_code"],
+        context=json.loads(row["context"]) if row["context"] else None,
+        operation=(
+            Operation(row["operation_name"], row["operation_data"])
+            if row["operation_name"] is not None
+            else None
+        ),
+        deny_reason=row["deny_reason"],
+        failure_count=row["failure_count"],
     )
 
 
@@ -158,6 +189,12 @@ def session_values(s: PushSession) -> dict[str, Any]:
         "created_ms": s.created_ms,
         "expires_ms": s.expires_ms,
         "updated_ms": s.updated_ms,
+        "answer_code": s.answer_code,
+        "context": to_json(s.context) if s.context is not None else None,
+        "operation_name": s.operation.name if s.operation else None,
+        "operation_data": s.operation.data if s.operation else None,
+        "deny_reason": s.deny_reason,
+        "failure_count": s.failure_count,
     }
 
 

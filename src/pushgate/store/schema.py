@@ -32,6 +32,7 @@ realms = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
+    Column("settings", Text),  # the realm's policy as JSON (accounts.model.RealmPolicy)
 )
 
 users = Table(
@@ -42,6 +43,9 @@ users = Table(
     Column("username", String(256), nullable=False),
     Column("password_hash", Text),
     Column("created_ms", BigInteger, nullable=False),
+    # Consecutive denials and failed answers; at the realm's limit the user is locked.
+    Column("failure_count", Integer, nullable=False, server_default="0"),
+    Column("locked_ms", BigInteger),
     UniqueConstraint("realm", "username", name="uq_users_realm_username"),
 )
 
@@ -106,7 +110,15 @@ sessions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("answer_code", String(8)),  # the challenge number or typed code to match
+    Column("context", Text),  # JSON: remoteIp, userAgent, location
+    Column("operation_name", String(64)),
+    Column("operation_data", Text),
+    Column("deny_reason", String(32)),
+    Column("failure_count", Integer, nullable=False, server_default="0"),
     Index("ix_sessions_pending_expiry", "status", "expires_ms"),
+    # Rate limits and one pending session per user look up a user's recent sessions.
+    Index("ix_sessions_user_created", "realm", "username", "created_ms"),
 )
 
 notifications = Table(
@@ -122,6 +134,18 @@ notifications = Table(
     Column("answered_ms", BigInteger),
     Index("ix_notifications_device_open", "device_id", "answered_ms"),
     Index("ix_notifications_session", "session_id"),
+)
+
+# `Idempotency-Key` of session creates: the same key and request within 24 h is the same session.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("realm", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("session_id", String(36), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_created", "created_ms"),
 )
 
 # Hashes of refresh JWTs already applied: refresh carries no challenge, so this is what makes
@@ -167,4 +191,17 @@ outbox = Table(
     Column("updated_ms", BigInteger, nullable=False),
     UniqueConstraint("kind", "idempotency_key", name="uq_outbox_kind_key"),
     Index("ix_outbox_due", "state", "next_attempt_ms"),
+)
+
+# Webhook subscriptions (migration 0004, pushgate.webhooks): the signing secret is sealed like
+# a device secret; `events` is a JSON list of event types, NULL for every type.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", Text),
+    Column("secret", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
 )

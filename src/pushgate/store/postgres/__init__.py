@@ -30,6 +30,7 @@ from pushgate.store.postgres.listen import FINISHED_CHANNEL, listen_forever
 from pushgate.store.postgres.outbox import PostgresOutbox
 from pushgate.store.postgres.sessions import PostgresSessions
 from pushgate.store.postgres.sql import CONNECTION_ERRORS, Db, unavailable
+from pushgate.store.postgres.webhooks import PostgresWebhooks
 from pushgate.store.sealing import Sealer
 
 __all__ = ["PostgresStore"]
@@ -86,6 +87,10 @@ class PostgresUnitOfWork(UnitOfWork):
     @property
     def audit(self) -> PostgresAuditLog:
         return PostgresAuditLog(self._db)
+
+    @property
+    def webhooks(self) -> PostgresWebhooks:
+        return PostgresWebhooks(self._db, self._sealer)
 
 
 class PostgresStore(Store):

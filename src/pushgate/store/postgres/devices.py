@@ -14,6 +14,7 @@ from pushgate.store.postgres.sql import Db, args, columns, insert, split, update
 from pushgate.store.sealing import Sealer
 
 ACTIVE = DeviceStatus.ACTIVE.value
+INACTIVE = DeviceStatus.INACTIVE.value
 
 ADD_REGISTRATION = insert(t.registrations)
 GET_REGISTRATION = "SELECT * FROM registrations WHERE message_id = $1 AND realm = $2"
@@ -34,7 +35,14 @@ USER_AND_ACTIVE = (
 )
 UPDATE = (
     "UPDATE devices SET push_token = $2, device_type = $3, communication_type = $4,"
-    " name = COALESCE($5, name), updated_ms = $6 WHERE id = $1"
+    " name = COALESCE($5, name), updated_ms = $6,"
+    f" status = CASE status WHEN '{INACTIVE}' THEN '{ACTIVE}' ELSE status END WHERE id = $1"
+)
+# A token refreshed after the provider's verdict (APNs 410 `timestamp`) is kept.
+MARK_INACTIVE = (
+    f"UPDATE devices SET status = '{INACTIVE}', updated_ms = $4"
+    f" WHERE id = $1 AND status = '{ACTIVE}' AND push_token = $2"
+    " AND ($3::bigint IS NULL OR updated_ms <= $3::bigint)"
 )
 CONSUME_MESSAGE = insert(t.consumed_messages, ignore_duplicate=True)
 
@@ -87,6 +95,13 @@ class PostgresDevices(Devices):
             update.communication_type,
             update.name,
             now_ms,
+        )
+
+    async def mark_inactive(
+        self, device_id: str, push_token: str, since_ms: int | None, now_ms: int
+    ) -> bool:
+        return updated_one(
+            await self._db.execute(MARK_INACTIVE, device_id, push_token, since_ms, now_ms)
         )
 
     async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool:

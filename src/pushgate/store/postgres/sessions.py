@@ -59,9 +59,10 @@ def _audit_select(first: int) -> str:
 GET = "SELECT * FROM sessions WHERE id = $1 AND realm = $2"
 OPEN_NOTIFICATION = (
     f"SELECT {columns(t.notifications, 'n')}, {columns(t.devices, 'd')},"
-    f" {columns(t.sessions, 's')}"
+    f" {columns(t.sessions, 's')}, u.failure_count AS user_failures"
     " FROM notifications n JOIN devices d ON d.id = n.device_id"
-    " JOIN sessions s ON s.id = n.session_id WHERE n.message_id = $1 AND s.realm = $2"
+    " JOIN sessions s ON s.id = n.session_id JOIN users u ON u.id = d.user_id"
+    " WHERE n.message_id = $1 AND s.realm = $2"
 )
 PENDING_FOR_DEVICE = (
     f"SELECT {columns(t.devices, 'd')}, {columns(t.users, 'u')},"
@@ -92,8 +93,8 @@ def add_statement(with_outbox: bool) -> str:
 
 
 # commit: $1 id, $2 status, $3 detail, $4 now, $5 before_deadline, $6..$10 the audit entry,
-# then $11 the message id (with one), then the outbox arrays (with rows).
-_COMMIT_FIXED = 10
+# $11 the deny reason, then $12 the message id (with one), then the outbox arrays (with rows).
+_COMMIT_FIXED = 11
 
 
 @functools.cache
@@ -110,19 +111,19 @@ def commit_statement(with_message: bool, with_outbox: bool) -> str:
     won_if = ""
     if with_message:
         ctes.append(
-            "unanswered AS (SELECT message_id FROM notifications WHERE message_id = $11"
+            "unanswered AS (SELECT message_id FROM notifications WHERE message_id = $12"
             " AND session_id = $1 AND answered_ms IS NULL FOR UPDATE)"
         )
         won_if = " AND EXISTS (SELECT 1 FROM unanswered)"
     ctes.append(
-        "s AS (UPDATE sessions SET status = $2, detail = $3, updated_ms = $4"
+        "s AS (UPDATE sessions SET status = $2, detail = $3, updated_ms = $4, deny_reason = $11"
         f" WHERE id = $1 AND status = '{PENDING}' AND ($5 = false OR expires_ms > $4){won_if}"
         " RETURNING id)"
     )
     if with_message:
         ctes.append(
             "n AS (UPDATE notifications SET answered_ms = $4"
-            " WHERE message_id = $11 AND EXISTS (SELECT 1 FROM s))"
+            " WHERE message_id = $12 AND EXISTS (SELECT 1 FROM s))"
         )
     ctes.append(f"a AS ({AUDIT_INSERT} SELECT {_audit_select(6)} FROM s)")
     if with_outbox:
@@ -153,6 +154,32 @@ EXPIRE = (
     f" a AS ({AUDIT_INSERT} {unnest(t.audit, _FIRST_AUDIT)}),"
     f" o AS ({insert_outbox(_FIRST_OUTBOX)})"
     f" SELECT pg_notify('{FINISHED_CHANNEL}', p) FROM unnest(${_PAYLOADS}::text[]) AS p"
+)
+
+RECORD_FAILURE = (
+    "WITH s AS (UPDATE sessions SET failure_count = failure_count + 1, updated_ms = $2"
+    f" WHERE id = $1 AND status = '{PENDING}' AND expires_ms > $2 RETURNING *)"
+    # The listeners of other processes wake their waiters, who re-read (an event stream shows it).
+    f" SELECT s.*, pg_notify('{FINISHED_CHANNEL}', s.id) FROM s"
+)
+UNCOUNT_NOTIFICATION = (
+    "UPDATE sessions SET notification_count = notification_count - 1"
+    " WHERE id = $1 AND notification_count > 0"
+)
+# Two keys of the advisory lock space: the table's and the user's, hashed.
+LOCK_USER = "SELECT pg_advisory_xact_lock(hashtext('sessions'), hashtext($1 || chr(1) || $2))"
+CREATED_SINCE = (
+    "SELECT * FROM sessions WHERE realm = $1 AND username = $2 AND created_ms > $3"
+    " ORDER BY created_ms"
+)
+FIND_KEY = (
+    "SELECT request_hash, session_id, created_ms FROM idempotency_keys"
+    " WHERE realm = $1 AND key = $2"
+)
+ADD_KEY = (
+    f"{insert(t.idempotency_keys)} ON CONFLICT (realm, key) DO UPDATE SET"
+    " request_hash = excluded.request_hash, session_id = excluded.session_id,"
+    " created_ms = excluded.created_ms"
 )
 
 
@@ -193,6 +220,7 @@ class PostgresSessions(Sessions):
             rows.notification(notification),
             sql.device(device, self._sealer),
             rows.session(session),
+            row["user_failures"],
         )
 
     async def commit(self, transition: Transition) -> bool:
@@ -206,10 +234,37 @@ class PostgresSessions(Sessions):
             after.updated_ms,
             transition.before_deadline,
             *audit_args(transition.audit),
+            after.deny_reason,
             *message,
             *_outbox_args(transition.outbox, after.updated_ms),
         )
         return won is not None
+
+    async def record_failure(self, session_id: str, now_ms: int) -> PushSession | None:
+        row = await self._db.fetchrow(RECORD_FAILURE, session_id, now_ms)
+        return rows.session(row) if row else None
+
+    async def uncount_notification(self, session_id: str) -> None:
+        await self._db.execute(UNCOUNT_NOTIFICATION, session_id)
+
+    async def lock_user(self, realm: str, username: str) -> None:
+        await self._db.execute(LOCK_USER, realm, username)
+
+    async def created_since(
+        self, realm: str, username: str, since_ms: int
+    ) -> Sequence[PushSession]:
+        return [
+            rows.session(r) for r in await self._db.fetch(CREATED_SINCE, realm, username, since_ms)
+        ]
+
+    async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:
+        row = await self._db.fetchrow(FIND_KEY, realm, key)
+        return (row["request_hash"], row["session_id"], row["created_ms"]) if row else None
+
+    async def add_idempotency_key(
+        self, realm: str, key: str, request_hash: str, session_id: str, now_ms: int
+    ) -> None:
+        await self._db.execute(ADD_KEY, realm, key, request_hash, session_id, now_ms)
 
     async def pending_for_device(
         self, realm: str, mechanism_uid: str, now_ms: int, limit: int

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pushgate.accounts.model import ApiKey, Realm, User
+from pushgate.accounts.model import ApiKey, Realm, RealmPolicy, User
 from pushgate.store import rows
 from pushgate.store import schema as t
-from pushgate.store.sqlite.columns import Insert, Select
+from pushgate.store.sqlite.columns import Insert, Select, returning
 from pushgate.store.sqlite.connection import Db
 
 
@@ -14,11 +14,19 @@ class SqliteAccounts:
         self._db = db
 
     # ON CONFLICT DO NOTHING covers uniqueness only: a missing realm still fails loudly.
-    _ADD_REALM = "INSERT INTO realms (name, created_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    _ADD_REALM = Insert(t.realms, suffix="ON CONFLICT DO NOTHING")
 
     async def add_realm(self, realm: Realm) -> bool:
-        params = (realm.name, realm.created_ms)
-        return await self._db.write(lambda c: c.execute(self._ADD_REALM, params).rowcount == 1)
+        params = self._ADD_REALM.params(rows.realm_values(realm))
+        return await self._db.write(lambda c: c.execute(self._ADD_REALM.sql, params).rowcount == 1)
+
+    _SET_REALM_POLICY = "UPDATE realms SET settings = ? WHERE name = ?"
+
+    async def set_realm_policy(self, name: str, policy: RealmPolicy) -> bool:
+        params = (rows.realm_values(Realm(name, 0, policy))["settings"], name)
+        return await self._db.write(
+            lambda c: c.execute(self._SET_REALM_POLICY, params).rowcount == 1
+        )
 
     _GET_REALM = Select("SELECT {r} FROM realms r WHERE r.name = ?", r=t.realms)
 
@@ -37,6 +45,35 @@ class SqliteAccounts:
     async def get_user(self, realm: str, username: str) -> User | None:
         found = await self._db.fetch(self._GET_USER.sql, (realm, username))
         return rows.user(self._GET_USER.record(found[0])) if found else None
+
+    # SET expressions read the row as it was: `failure_count + 1` is the new count everywhere.
+    _RECORD_FAILURE = Select(
+        "UPDATE users SET failure_count = failure_count + 1, locked_ms = CASE"  # noqa: S608 - schema names
+        " WHEN locked_ms IS NULL AND failure_count + 1 >= ? THEN ? ELSE locked_ms END"
+        f" WHERE id = ? {returning(t.users)}",
+        u=t.users,
+    )
+
+    async def record_failure(self, user_id: str, now_ms: int, lock_after: int) -> User | None:
+        query = self._RECORD_FAILURE
+        found = await self._db.write(
+            lambda c: c.execute(query.sql, (lock_after, now_ms, user_id)).fetchall()
+        )
+        return rows.user(query.record(found[0])) if found else None
+
+    _RESET_FAILURES = "UPDATE users SET failure_count = 0 WHERE id = ? AND failure_count <> 0"
+
+    async def reset_failures(self, user_id: str) -> None:
+        await self._db.write(lambda c: c.execute(self._RESET_FAILURES, (user_id,)))
+
+    _UNLOCK = (
+        "UPDATE users SET failure_count = 0, locked_ms = NULL WHERE realm = ? AND username = ?"
+    )
+
+    async def unlock(self, realm: str, username: str) -> bool:
+        return await self._db.write(
+            lambda c: c.execute(self._UNLOCK, (realm, username)).rowcount == 1
+        )
 
     _ADD_API_KEY = Insert(t.api_keys)
 

@@ -17,6 +17,11 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+def returning(table: Table) -> str:
+    """`RETURNING` the table's columns in schema order, unqualified (SQLite takes no alias)."""
+    return "RETURNING " + ", ".join(NAMES[table.name])
+
+
 class Select:
     """A query whose template names each table's columns as `{alias}`: they are listed in
     schema order (`alias.col1, alias.col2, ...`), so a row is cut by position, which is

@@ -13,6 +13,7 @@ from pushgate.store.sqlite.columns import Insert, Select
 from pushgate.store.sqlite.connection import Db
 
 ACTIVE = DeviceStatus.ACTIVE.value
+INACTIVE = DeviceStatus.INACTIVE.value
 
 
 class SqliteDevices:
@@ -89,7 +90,8 @@ class SqliteDevices:
 
     _UPDATE = (
         "UPDATE devices SET push_token = ?, device_type = ?, communication_type = ?,"
-        " name = COALESCE(?, name), updated_ms = ? WHERE id = ?"
+        " name = COALESCE(?, name), updated_ms = ?,"
+        f" status = CASE status WHEN '{INACTIVE}' THEN '{ACTIVE}' ELSE status END WHERE id = ?"
     )
 
     async def update(self, device_id: str, update: DeviceUpdate, now_ms: int) -> None:
@@ -102,6 +104,17 @@ class SqliteDevices:
             device_id,
         )
         await self._db.write(lambda c: c.execute(self._UPDATE, params))
+
+    _MARK_INACTIVE = (
+        "UPDATE devices SET status = ?, updated_ms = ?"
+        " WHERE id = ? AND status = ? AND push_token = ? AND (? IS NULL OR updated_ms <= ?)"
+    )
+
+    async def mark_inactive(
+        self, device_id: str, push_token: str, since_ms: int | None, now_ms: int
+    ) -> bool:
+        params = (INACTIVE, now_ms, device_id, ACTIVE, push_token, since_ms, since_ms)
+        return await self._db.write(lambda c: c.execute(self._MARK_INACTIVE, params).rowcount == 1)
 
     _CONSUME_MESSAGE = (
         "INSERT INTO consumed_messages (digest, realm, created_ms) VALUES (?, ?, ?)"

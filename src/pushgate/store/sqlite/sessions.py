@@ -24,7 +24,7 @@ from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.sealing import Sealer
 from pushgate.store.sqlite.audit import append as append_audit
-from pushgate.store.sqlite.columns import Insert, Select
+from pushgate.store.sqlite.columns import Insert, Select, returning
 from pushgate.store.sqlite.connection import Db
 from pushgate.store.sqlite.outbox import add as add_outbox
 
@@ -32,16 +32,17 @@ from pushgate.store.sqlite.outbox import add as add_outbox
 @functools.cache
 def _compare_and_set(before_deadline: bool, answering: bool) -> str:
     """The transition's UPDATE: `?1` status, `?2` detail, `?3` now, `?4` id, `?5` realm,
-    `?6` the answered notification. It checks every condition before it writes anything."""
+    `?6` the deny reason, `?7` the answered notification. It checks every condition before it
+    writes anything."""
     text = (
-        "UPDATE sessions SET status = ?1, detail = ?2, updated_ms = ?3"
+        "UPDATE sessions SET status = ?1, detail = ?2, updated_ms = ?3, deny_reason = ?6"
         " WHERE id = ?4 AND realm = ?5 AND status = 'PENDING'"
     )
     if before_deadline:
         text += " AND expires_ms > ?3"
     if answering:
         text += (
-            " AND EXISTS (SELECT 1 FROM notifications n WHERE n.message_id = ?6"
+            " AND EXISTS (SELECT 1 FROM notifications n WHERE n.message_id = ?7"
             " AND n.session_id = sessions.id AND n.answered_ms IS NULL)"
         )
     return text
@@ -55,7 +56,7 @@ def _apply(conn: sqlite3.Connection, move: Transition) -> bool:
     s = move.session
     now = s.updated_ms
     answering = move.message_id is not None
-    params: tuple[object, ...] = (s.status.value, s.detail, now, s.id, s.realm)
+    params: tuple[object, ...] = (s.status.value, s.detail, now, s.id, s.realm, s.deny_reason)
     if answering:
         params += (move.message_id,)
     if conn.execute(_compare_and_set(move.before_deadline, answering), params).rowcount != 1:
@@ -103,8 +104,9 @@ class SqliteSessions:
         return rows.session(self._GET.record(found[0])) if found else None
 
     _OPEN_NOTIFICATION = Select(
-        "SELECT {n}, {d}, {s} FROM notifications n"
+        "SELECT {n}, {d}, {s}, u.failure_count FROM notifications n"
         " JOIN devices d ON d.id = n.device_id JOIN sessions s ON s.id = n.session_id"
+        " JOIN users u ON u.id = d.user_id"
         " WHERE n.message_id = ? AND s.realm = ?",
         n=t.notifications,
         d=t.devices,
@@ -116,10 +118,72 @@ class SqliteSessions:
         if not found:
             return None
         n, d, s = self._OPEN_NOTIFICATION.split(found[0])
-        return OpenNotification(rows.notification(n), rows.device(d, self._sealer), rows.session(s))
+        return OpenNotification(
+            rows.notification(n),
+            rows.device(d, self._sealer),
+            rows.session(s),
+            found[0][-1],
+        )
 
     async def commit(self, transition: Transition) -> bool:
         return await self._db.write(lambda conn: _apply(conn, transition))
+
+    _RECORD_FAILURE = Select(
+        "UPDATE sessions SET failure_count = failure_count + 1, updated_ms = ?2"  # noqa: S608 - schema names
+        f" WHERE id = ?1 AND status = 'PENDING' AND expires_ms > ?2 {returning(t.sessions)}",
+        s=t.sessions,
+    )
+
+    async def record_failure(self, session_id: str, now_ms: int) -> PushSession | None:
+        query = self._RECORD_FAILURE
+        found = await self._db.write(
+            lambda conn: conn.execute(query.sql, (session_id, now_ms)).fetchall()
+        )
+        return rows.session(query.record(found[0])) if found else None
+
+    _UNCOUNT_NOTIFICATION = (
+        "UPDATE sessions SET notification_count = notification_count - 1"
+        " WHERE id = ? AND notification_count > 0"
+    )
+
+    async def uncount_notification(self, session_id: str) -> None:
+        query = self._UNCOUNT_NOTIFICATION
+        await self._db.write(lambda conn: conn.execute(query, (session_id,)))
+
+    async def lock_user(self, realm: str, username: str) -> None:
+        """A transaction on SQLite holds the one write lock already (BEGIN IMMEDIATE)."""
+
+    _CREATED_SINCE = Select(
+        "SELECT {s} FROM sessions s WHERE s.realm = ? AND s.username = ? AND s.created_ms > ?"
+        " ORDER BY s.created_ms",
+        s=t.sessions,
+    )
+
+    async def created_since(
+        self, realm: str, username: str, since_ms: int
+    ) -> Sequence[PushSession]:
+        found = await self._db.fetch(self._CREATED_SINCE.sql, (realm, username, since_ms))
+        return [rows.session(self._CREATED_SINCE.record(r)) for r in found]
+
+    _FIND_KEY = (
+        "SELECT request_hash, session_id, created_ms FROM idempotency_keys"
+        " WHERE realm = ? AND key = ?"
+    )
+    _ADD_KEY = Insert(
+        t.idempotency_keys,
+        suffix="ON CONFLICT (realm, key) DO UPDATE SET request_hash = excluded.request_hash,"
+        " session_id = excluded.session_id, created_ms = excluded.created_ms",
+    )
+
+    async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:
+        found = await self._db.fetch(self._FIND_KEY, (realm, key))
+        return (found[0][0], found[0][1], found[0][2]) if found else None
+
+    async def add_idempotency_key(
+        self, realm: str, key: str, request_hash: str, session_id: str, now_ms: int
+    ) -> None:
+        params = (realm, key, request_hash, session_id, now_ms)
+        await self._db.write(lambda conn: conn.execute(self._ADD_KEY.sql, params))
 
     # The device, its user and its open notifications of live sessions in one read; the LEFT
     # JOIN keeps the device's row when nothing waits for it. The device's index of open

@@ -25,6 +25,7 @@ from pushgate.store.sqlite.connection import (
 from pushgate.store.sqlite.devices import SqliteDevices
 from pushgate.store.sqlite.outbox import SqliteOutbox
 from pushgate.store.sqlite.sessions import SqliteSessions
+from pushgate.store.sqlite.webhooks import SqliteWebhooks
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -36,6 +37,7 @@ class SqliteUnitOfWork:
         self.sessions = SqliteSessions(db, sealer)
         self.outbox = SqliteOutbox(db)
         self.audit = SqliteAuditLog(db)
+        self.webhooks = SqliteWebhooks(db, sealer)
 
 
 class _Autocommit(AbstractAsyncContextManager[SqliteUnitOfWork]):

@@ -1,0 +1,1 @@
+"""Push delivery through the outbox: rows, payloads, retries (issue 8, seed 004)."""

@@ -1,0 +1,1 @@
+"""Push providers behind one port (`base.py`): APNs, FCM, Web Push, SNS."""
