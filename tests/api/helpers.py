@@ -188,9 +188,27 @@ class Api:
 
     @staticmethod
     def answer_body(
-        phone: Phone, push: Notification, *, approve: bool = True, detail: str | None = None
+        phone: Phone,
+        push: Notification,
+        *,
+        approve: bool = True,
+        detail: str | None = None,
+        number: int | None = None,
+        code: str | None = None,
+        deny_reason: str | None = None,
+        operation_data: str | None = None,
     ) -> dict[str, str]:
-        return answer_body(phone.mechanism, push.message_id, push.jwt, approve, None, detail)
+        return answer_body(
+            phone.mechanism,
+            push.message_id,
+            push.jwt,
+            approve,
+            number,
+            detail,
+            code=code,
+            deny_reason=deny_reason,
+            operation_data=operation_data,
+        )
 
     async def answer(
         self,
@@ -200,8 +218,21 @@ class Api:
         approve: bool = True,
         detail: str | None = None,
         url: str | None = None,
+        number: int | None = None,
+        code: str | None = None,
+        deny_reason: str | None = None,
+        operation_data: str | None = None,
     ) -> httpx.Response:
-        body = self.answer_body(phone, push, approve=approve, detail=detail)
+        body = self.answer_body(
+            phone,
+            push,
+            approve=approve,
+            detail=detail,
+            number=number,
+            code=code,
+            deny_reason=deny_reason,
+            operation_data=operation_data,
+        )
         return await self.post(url or phone.authenticate_url, body)
 
     # the relying-party face -----------------------------------------------------------------------

@@ -80,10 +80,12 @@ class Sessions(Protocol):
         read and the session written are one step across processes."""
         ...
 
-    async def created_since(
-        self, realm: str, username: str, since_ms: int
+    async def recent_and_pending(
+        self, realm: str, username: str, since_ms: int, limit: int
     ) -> Sequence[PushSession]:
-        """The user's sessions created after `since_ms`, oldest first."""
+        """What the user's limits look at, in one read: the newest `limit` of the sessions
+        created after `since_ms`, and every pending one (a session may be both; listed once),
+        oldest first."""
         ...
 
     async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:

@@ -167,8 +167,8 @@ class SessionService:
                 earlier = await self._replayed(db, realm, request, now)
                 if earlier is not None:
                     return earlier
-            recent = await db.sessions.created_since(
-                realm, request.username, now - max(RATE_WINDOW_MS, self._max_ttl * 1000)
+            recent = await db.sessions.recent_and_pending(
+                realm, request.username, now - RATE_WINDOW_MS, policy.creates_per_minute
             )
             _check_rate(recent, policy, now)
             user, devices = await db.devices.user_and_active(realm, request.username)

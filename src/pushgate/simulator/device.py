@@ -7,6 +7,7 @@ wire it behaves like the legacy Android SDK: lower-case mechanism uid, `android`
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -15,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pushgate.protocol import jwt
 from pushgate.protocol.challenge import SECRET_BYTES, challenge_response
-from pushgate.protocol.device_messages import poll_claims
+from pushgate.protocol.device_messages import operation_hash, poll_claims
 from pushgate.protocol.encoding import b64std_decode
 from pushgate.protocol.push_payload import PushType
 from pushgate.protocol.qr import RegistrationUri
@@ -109,6 +110,16 @@ class Notification:
     @property
     def username(self) -> str | None:
         return self.claims.get("d")
+
+    @property
+    def context(self) -> dict[str, object] | None:
+        """Where the sign-in comes from (`x` claim): remoteIp, userAgent, location."""
+        return _json_object(self.claims.get("x"))
+
+    @property
+    def operation(self) -> dict[str, object] | None:
+        """What the approval authorizes (`o` claim): id, name and data."""
+        return _json_object(self.claims.get("o"))
 
     @property
     def created_ms(self) -> int:
@@ -287,11 +298,19 @@ def answer_body(
     approve: bool,
     number: int | None = None,
     detail: str | None = None,
+    *,
+    code: str | None = None,
+    deny_reason: str | None = None,
+    operation_data: str | None = None,
 ) -> dict[str, str]:
     """`{"messageId", "jwt"}` for `_action=authenticate` (spec §4.3).
 
     The device re-verifies the push before it answers: the response is an HMAC of the push's
-    own challenge, so it is only as good as that challenge's origin.
+    own challenge, so it is only as good as that challenge's origin. `code` is what the person
+    typed for a `code` push (sent as `challengeResponse`, six digits). An approval of a push
+    with an operation (the `o` claim) carries `operationHash`, the unpadded base64url SHA-256
+    of the operation data the device showed: of `operation_data` if given (a test of a device
+    that showed something else), else of the push's own.
     """
     claims = _verified_push_claims(mechanism, push_jwt)
     answer: dict[str, object] = {
@@ -299,12 +318,35 @@ def answer_body(
     }
     if not approve:
         answer["deny"] = True
+        if deny_reason is not None:
+            answer["denyReason"] = deny_reason
     if number is not None:
         # Android sends the chosen number as a string.
         answer["challengeResponse"] = str(number)
+    if code is not None:
+        answer["challengeResponse"] = code
     if detail is not None:
         answer["detail"] = detail
+    shown = operation_data if operation_data is not None else _operation_data(claims)
+    if approve and shown is not None:
+        answer["operationHash"] = operation_hash(shown)
     return {"messageId": message_id, "jwt": jwt.sign(answer, mechanism.secret)}
+
+
+def _json_object(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _operation_data(claims: Mapping[str, str]) -> str | None:
+    """The data of the push's operation (`o` claim, JSON text), if it has any."""
+    data = (_json_object(claims.get("o")) or {}).get("data")
+    return data if isinstance(data, str) else None
 
 
 def refresh_body(mechanism: Mechanism, device: SimulatedDevice) -> dict[str, str]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from pushgate.outbox.model import MAX_KEY, MAX_KIND
@@ -117,8 +118,15 @@ sessions = Table(
     Column("deny_reason", String(32)),
     Column("failure_count", Integer, nullable=False, server_default="0"),
     Index("ix_sessions_pending_expiry", "status", "expires_ms"),
-    # Rate limits and one pending session per user look up a user's recent sessions.
+    # A user's limits read the newest of the user's sessions and the pending ones.
     Index("ix_sessions_user_created", "realm", "username", "created_ms"),
+    Index(
+        "ix_sessions_user_pending",
+        "realm",
+        "username",
+        postgresql_where=text("status = 'PENDING'"),
+        sqlite_where=text("status = 'PENDING'"),
+    ),
 )
 
 notifications = Table(

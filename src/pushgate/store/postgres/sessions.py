@@ -168,9 +168,11 @@ UNCOUNT_NOTIFICATION = (
 )
 # Two keys of the advisory lock space: the table's and the user's, hashed.
 LOCK_USER = "SELECT pg_advisory_xact_lock(hashtext('sessions'), hashtext($1 || chr(1) || $2))"
-CREATED_SINCE = (
-    "SELECT * FROM sessions WHERE realm = $1 AND username = $2 AND created_ms > $3"
-    " ORDER BY created_ms"
+# Each half on its own index: the pending ones on the partial index, the newest by creation.
+RECENT_AND_PENDING = (
+    f"SELECT * FROM sessions WHERE realm = $1 AND username = $2 AND status = '{PENDING}'"
+    " UNION SELECT * FROM (SELECT * FROM sessions WHERE realm = $1 AND username = $2"
+    " AND created_ms > $3 ORDER BY created_ms DESC LIMIT $4) AS newest ORDER BY created_ms"
 )
 FIND_KEY = (
     "SELECT request_hash, session_id, created_ms FROM idempotency_keys"
@@ -250,12 +252,11 @@ class PostgresSessions(Sessions):
     async def lock_user(self, realm: str, username: str) -> None:
         await self._db.execute(LOCK_USER, realm, username)
 
-    async def created_since(
-        self, realm: str, username: str, since_ms: int
+    async def recent_and_pending(
+        self, realm: str, username: str, since_ms: int, limit: int
     ) -> Sequence[PushSession]:
-        return [
-            rows.session(r) for r in await self._db.fetch(CREATED_SINCE, realm, username, since_ms)
-        ]
+        found = await self._db.fetch(RECENT_AND_PENDING, realm, username, since_ms, limit)
+        return [rows.session(r) for r in found]
 
     async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:
         row = await self._db.fetchrow(FIND_KEY, realm, key)

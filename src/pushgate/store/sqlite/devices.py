@@ -91,7 +91,7 @@ class SqliteDevices:
     _UPDATE = (
         "UPDATE devices SET push_token = ?, device_type = ?, communication_type = ?,"
         " name = COALESCE(?, name), updated_ms = ?,"
-        f" status = CASE status WHEN '{INACTIVE}' THEN '{ACTIVE}' ELSE status END WHERE id = ?"
+        " status = CASE status WHEN 'inactive' THEN 'active' ELSE status END WHERE id = ?"
     )
 
     async def update(self, device_id: str, update: DeviceUpdate, now_ms: int) -> None:

@@ -153,17 +153,21 @@ class SqliteSessions:
     async def lock_user(self, realm: str, username: str) -> None:
         """A transaction on SQLite holds the one write lock already (BEGIN IMMEDIATE)."""
 
-    _CREATED_SINCE = Select(
-        "SELECT {s} FROM sessions s WHERE s.realm = ? AND s.username = ? AND s.created_ms > ?"
-        " ORDER BY s.created_ms",
+    # Each half on its own index: the pending ones on the partial index, the newest by creation.
+    _RECENT_AND_PENDING = Select(
+        "SELECT {s} FROM sessions s WHERE s.realm = ?1 AND s.username = ?2"
+        " AND s.status = 'PENDING' UNION SELECT * FROM (SELECT {s} FROM sessions s"
+        " WHERE s.realm = ?1 AND s.username = ?2 AND s.created_ms > ?3"
+        " ORDER BY s.created_ms DESC LIMIT ?4) ORDER BY created_ms",
         s=t.sessions,
     )
 
-    async def created_since(
-        self, realm: str, username: str, since_ms: int
+    async def recent_and_pending(
+        self, realm: str, username: str, since_ms: int, limit: int
     ) -> Sequence[PushSession]:
-        found = await self._db.fetch(self._CREATED_SINCE.sql, (realm, username, since_ms))
-        return [rows.session(self._CREATED_SINCE.record(r)) for r in found]
+        query = self._RECENT_AND_PENDING
+        found = await self._db.fetch(query.sql, (realm, username, since_ms, limit))
+        return [rows.session(query.record(r)) for r in found]
 
     _FIND_KEY = (
         "SELECT request_hash, session_id, created_ms FROM idempotency_keys"

@@ -32,6 +32,14 @@ def upgrade() -> None:
     for column in _session_columns():
         op.add_column("sessions", column)
     op.create_index("ix_sessions_user_created", "sessions", ["realm", "username", "created_ms"])
+    pending = sa.text("status = 'PENDING'")
+    op.create_index(
+        "ix_sessions_user_pending",
+        "sessions",
+        ["realm", "username"],
+        postgresql_where=pending,
+        sqlite_where=pending,
+    )
     op.add_column(
         "users", sa.Column("failure_count", sa.Integer, nullable=False, server_default="0")
     )
@@ -56,6 +64,7 @@ def downgrade() -> None:
     op.drop_column("realms", "settings")
     op.drop_column("users", "locked_ms")
     op.drop_column("users", "failure_count")
+    op.drop_index("ix_sessions_user_pending", "sessions")
     op.drop_index("ix_sessions_user_created", "sessions")
     for column in reversed(_session_columns()):
         op.drop_column("sessions", column.name)
