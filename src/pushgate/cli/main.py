@@ -22,6 +22,7 @@ from pushgate.cli.common import (
 )
 from pushgate.cli.demo import demo
 from pushgate.cli.device import device_group
+from pushgate.cli.limits import realm_settings, user_unlock
 from pushgate.cli.serving import bind, run_worker, serve_http
 from pushgate.cli.webhook import webhook_group
 from pushgate.settings import redact_url
@@ -171,6 +172,8 @@ def worker(ctx: click.Context) -> None:
 cli.add_command(demo)
 cli.add_command(device_group)
 cli.add_command(webhook_group)
+realm.add_command(realm_settings)
+user.add_command(user_unlock)
 
 
 def main() -> None:
