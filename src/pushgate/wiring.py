@@ -16,6 +16,7 @@ from pushgate.delivery.service import PushDelivery
 from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
 from pushgate.errors import PushgateError, Unavailable
+from pushgate.inbox.service import InboxService
 from pushgate.outbox.model import RetryPolicy
 from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker, WorkerSettings
 from pushgate.secret_key import load_secret_key
@@ -62,6 +63,7 @@ def build_services(
         clock,
         allowed_hosts=parse_allowed_hosts(settings.webhook_allowed_hosts),
         timeout_seconds=settings.webhook_timeout_seconds,
+        ca_file=settings.tls_ca_file,
         on_outbox=doorbell.ring,
     )
     followers = (*followers, webhooks.follower)
@@ -90,6 +92,7 @@ def build_services(
             skew=settings.device_clock_skew_seconds,
             followers=followers,
             on_outbox=doorbell.ring,
+            push_endpoint=pushes.push_endpoint,
         ),
         sessions=SessionService(
             store,
@@ -119,6 +122,13 @@ def build_services(
         vapid=vapid,
         webhooks=webhooks,
         pushes=pushes,
+        inbox=InboxService(
+            store,
+            clock,
+            settings.device_clock_skew_seconds,
+            announce=pushes.inbox_rows,
+            on_outbox=doorbell.ring,
+        ),
     )
 
 

@@ -88,7 +88,7 @@ def test_add_list_deliveries_remove(run: Invoke, env: dict[str, str]) -> None:
     [delivery] = json.loads(found.stdout)
     assert delivery["type"] == "session.error" and delivery["url"] == DEAD_PORT_URL
     assert delivery["state"] == "pending" and delivery["attempts"] == 1
-    assert delivery["lastError"].startswith("ConnectError") and delivery["nextAttemptAt"]
+    assert delivery["lastError"].startswith("cannot connect to") and delivery["nextAttemptAt"]
     assert delivery["webhookId"].startswith("msg_")
     assert json.loads(run("webhook", "deliveries", "--state", "dead", "--json").stdout) == []
     text = run("webhook", "deliveries")

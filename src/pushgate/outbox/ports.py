@@ -24,10 +24,17 @@ class Outbox(Protocol):
         ...
 
     async def claim(
-        self, kinds: Sequence[str], owner: str, now_ms: int, lease_ms: int, limit: int
+        self,
+        kinds: Sequence[str],
+        owner: str,
+        now_ms: int,
+        lease_ms: int,
+        limit: int,
+        done: Sequence[int] = (),
     ) -> Sequence[OutboxRow]:
-        """Lease up to `limit` due rows of these kinds to `owner` until now + `lease_ms`,
-        oldest due first, counting one more attempt on each."""
+        """Mark `done` (rows `owner` still leases) done, then lease up to `limit` due rows of
+        these kinds to `owner` until now + `lease_ms`, oldest due first, counting one more
+        attempt on each: one round trip where a worker would otherwise make 1 + N."""
         ...
 
     async def complete(self, row_id: int, owner: str, now_ms: int) -> bool:

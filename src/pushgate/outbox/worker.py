@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 
 import anyio
@@ -90,6 +91,9 @@ class OutboxWorker:
         self._settings = settings or WorkerSettings()
         self._doorbell = doorbell or Doorbell()
         self.owner = f"worker-{uuid.uuid4()}"
+        # Rows handled but not yet marked done: the next claim marks them (one round trip a
+        # batch, not one a row). Until then their lease holds them; a crash re-sends them.
+        self._done: list[int] = []
 
     async def run(self, beat: Callable[[], None] = lambda: None) -> None:
         """Handle rows until cancelled, calling `beat` after every round; storage errors
@@ -97,28 +101,57 @@ class OutboxWorker:
         beat()
         if not self._handlers:
             await anyio.sleep_forever()
-        while True:
-            claimed = await self.run_once()
-            beat()
-            if not claimed:
-                await self._doorbell.wait(self._settings.idle_seconds)
+        try:
+            while True:
+                claimed = await self.run_once(settle=False)
+                beat()
+                # A batch not full took every due row: wait for the doorbell (or the idle
+                # poll), whose claim marks this batch done. A full one: claim again now.
+                if claimed < self._settings.batch:
+                    await self._doorbell.wait(self._settings.idle_seconds)
+        finally:
+            with anyio.CancelScope(shield=True), suppress(PushgateError):
+                await self._settle()  # stopping: what was sent is not sent again
 
-    async def run_once(self) -> int:
-        """Claim one batch and handle it, the rows concurrently; how many were claimed."""
+    async def run_once(self, *, settle: bool = True) -> int:
+        """Claim one batch and handle it, the rows concurrently; how many were claimed. With
+        `settle`, the rows done are marked done before it returns (else by the next claim)."""
         now = self._clock.now_ms()
-        async with self._store.autocommit() as db:
-            rows = await db.outbox.claim(
-                sorted(self._handlers),
-                self.owner,
-                now,
-                self._settings.lease_ms,
-                self._settings.batch,
-            )
-        if rows:
+        done, self._done = self._done, []
+        try:
+            async with self._store.autocommit() as db:
+                rows = await db.outbox.claim(
+                    sorted(self._handlers),
+                    self.owner,
+                    now,
+                    self._settings.lease_ms,
+                    self._settings.batch,
+                    done,
+                )
+        except BaseException:
+            self._done = done + self._done  # not marked: the next claim tries again
+            raise
+        if len(rows) == 1:
+            await self._handle(rows[0])  # no task group for one row: it costs as much
+        elif rows:
             async with anyio.create_task_group() as tasks:
                 for row in rows:
                     tasks.start_soon(self._handle, row)
+        if settle:
+            await self._settle()
         return len(rows)
+
+    async def _settle(self) -> None:
+        """Mark the rows handled so far done now."""
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        try:
+            async with self._store.autocommit() as db:
+                await db.outbox.claim([], self.owner, self._clock.now_ms(), 0, 0, done)
+        except BaseException:
+            self._done = done + self._done
+            raise
 
     async def _handle(self, row: OutboxRow) -> None:
         handler = self._handlers[row.kind]
@@ -143,10 +176,11 @@ class OutboxWorker:
         now = self._clock.now_ms()
         policy = self._policies.get(row.kind, self._policy)
         fields: dict[str, object] = {"kind": row.kind, "row": row.id, "attempts": row.attempts}
+        if outcome is None:
+            self._done.append(row.id)
+            return
         async with self._store.autocommit() as db:
-            if outcome is None:
-                kept = await db.outbox.complete(row.id, self.owner, now)
-            elif isinstance(outcome, GiveUp) or policy.gives_up(row.attempts):
+            if isinstance(outcome, GiveUp) or policy.gives_up(row.attempts):
                 kept = await db.outbox.bury(row.id, self.owner, now, outcome.reason[:MAX_ERROR])
                 log.warning(
                     "outbox row dead-lettered",

@@ -39,6 +39,15 @@ class DevicePending:
     pending: Sequence[tuple[Notification, PushSession]]
 
 
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    """Of one user: when the `limit`-th newest session created after `since_ms` was created
+    (None: fewer were), and the pending sessions, oldest first."""
+
+    nth_newest_ms: int | None
+    pending: Sequence[PushSession]
+
+
 class Sessions(Protocol):
     async def add(
         self,
@@ -75,17 +84,18 @@ class Sessions(Protocol):
         push failed for good (delivery/model.py states the rule)."""
         ...
 
+    async def lock_idempotency_key(self, realm: str, key: str) -> None:
+        """Within a transaction: hold the key's lock until it ends (taken before the user's),
+        so that creates reusing one key for different users are one at a time too."""
+        ...
+
     async def lock_user(self, realm: str, username: str) -> None:
         """Within a transaction: hold the user's creation lock until it ends, so that limits
         read and the session written are one step across processes."""
         ...
 
-    async def recent_and_pending(
-        self, realm: str, username: str, since_ms: int, limit: int
-    ) -> Sequence[PushSession]:
-        """What the user's limits look at, in one read: the newest `limit` of the sessions
-        created after `since_ms`, and every pending one (a session may be both; listed once),
-        oldest first."""
+    async def user_limits(self, realm: str, username: str, since_ms: int, limit: int) -> UserLimits:
+        """What the user's limits look at, in one read (a bounded one: the create path runs it)."""
         ...
 
     async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:

@@ -76,17 +76,17 @@ def _wrong_answer(
     return None
 
 
-def _check_rate(recent: Sequence[PushSession], policy: RealmPolicy, now_ms: int) -> None:
-    """RateLimited if the user had `creates_per_minute` sessions in the last minute; Retry-After
-    is when the oldest of those leaves the window."""
-    in_window = [s.created_ms for s in recent if s.created_ms > now_ms - RATE_WINDOW_MS]
-    if len(in_window) < policy.creates_per_minute:
+def _check_rate(nth_newest_ms: int | None, policy: RealmPolicy, now_ms: int) -> None:
+    """RateLimited if the user had `creates_per_minute` sessions in the last minute (the N-th
+    newest of them was created at `nth_newest_ms`); Retry-After is when that one leaves the
+    window."""
+    if nth_newest_ms is None:
         return
-    frees_at = in_window[-policy.creates_per_minute] + RATE_WINDOW_MS
+    frees_at = nth_newest_ms + RATE_WINDOW_MS
     raise RateLimited(
         "too many sessions for this user; try again later",
         retry_after=-(-(frees_at - now_ms) // 1000),
-        reason=f"{len(in_window)} creates in the last minute",
+        reason=f"{policy.creates_per_minute} creates in the last minute",
     )
 
 
@@ -103,6 +103,7 @@ class NewSession:
 
 
 IDEMPOTENCY_MS = 24 * 3600 * 1000
+USER_LOCKED = "the user is locked"
 RATE_WINDOW_MS = 60_000
 
 
@@ -161,16 +162,19 @@ class SessionService:
         session_id = str(uuid.uuid4())
         superseded: list[Transition] = []
         async with self._store.transaction() as db:
-            # A retry waits here for the create it repeats, then finds its key.
+            # A retry waits here for the create it repeats, then finds its key. Locks in one
+            # order everywhere (key, then user): no deadlock between two creates.
+            if request.idempotency_key is not None:
+                await db.sessions.lock_idempotency_key(realm, request.idempotency_key)
             await db.sessions.lock_user(realm, request.username)
             if request.idempotency_key is not None:
                 earlier = await self._replayed(db, realm, request, now)
                 if earlier is not None:
                     return earlier
-            recent = await db.sessions.recent_and_pending(
+            limits = await db.sessions.user_limits(
                 realm, request.username, now - RATE_WINDOW_MS, policy.creates_per_minute
             )
-            _check_rate(recent, policy, now)
+            _check_rate(limits.nth_newest_ms, policy, now)
             user, devices = await db.devices.user_and_active(realm, request.username)
             if user is not None and user.locked:
                 devices = []  # a locked user looks like one without devices (G4)
@@ -198,7 +202,7 @@ class SessionService:
                 operation=request.operation,
             )
             if policy.one_pending_per_user and notifications:
-                for older in recent:
+                for older in limits.pending:
                     if older.status_at(now) is SessionStatus.PENDING:
                         move = transition(
                             older,
@@ -417,16 +421,29 @@ class SessionService:
 
     async def _count_failure(self, session: PushSession, now: int) -> None:
         """One more consecutive denial or failure for the user; at the realm's limit, a lock
-        with its audit entry and its followers' rows, in one commit."""
+        with its audit entry and its followers' rows, and the end of the user's pending
+        sessions (a locked user approves nothing: PSD2 RTS art. 4(3)(b) "block"), in one
+        commit."""
         if session.user_id is None:
             return
         policy = await self._policies(session.realm)
+        ended: list[Transition] = []
         async with self._store.transaction() as tx:
+            await tx.sessions.lock_user(session.realm, session.username)
             user = await tx.accounts.record_failure(
                 session.user_id, now, policy.lock_after_failures
             )
             if user is None or user.locked_ms != now:
                 return
+            limits = await tx.sessions.user_limits(user.realm, user.username, now, 1)
+            for pending in limits.pending:
+                if pending.status_at(now) is not SessionStatus.PENDING:
+                    continue
+                move = transition(
+                    pending, Event.FAIL, now, followers=self._followers, detail=USER_LOCKED
+                )
+                if await tx.sessions.commit(move):
+                    ended.append(move)
             change = UserChange(UserEvent.LOCKED, user.realm, user.username, now, session.id)
             await tx.audit.append(
                 AuditEntry(
@@ -440,6 +457,8 @@ class SessionService:
             outbox = follow(change, self._followers)
             if outbox:
                 await tx.outbox.add(outbox, now)
+        for move in ended:
+            self._committed(move)
         log.warning(
             "user locked",
             extra={

@@ -21,6 +21,8 @@ from typing import Protocol
 from pushgate.accounts.ports import Accounts
 from pushgate.audit.ports import AuditLog
 from pushgate.devices.ports import Devices
+from pushgate.inbox.ports import Inbox
+from pushgate.journeys.ports import Journeys
 from pushgate.outbox.ports import Outbox
 from pushgate.sessions.ports import Sessions
 from pushgate.webhooks.ports import Webhooks
@@ -39,6 +41,10 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def webhooks(self) -> Webhooks: ...
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def journeys(self) -> Journeys: ...
 
 
 class Store(Protocol):

@@ -213,3 +213,48 @@ webhooks = Table(
     Column("secret", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+# The message inbox (migration 0005, pushgate.inbox): messages a relying party posts to a user,
+# read on any of the user's devices (PowerAuth's inbox); `read_ms` is NULL while unread.
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("realm", String(64), ForeignKey("realms.name"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("read_ms", BigInteger),
+    Index("ix_inbox_messages_user", "user_id", "created_ms"),
+)
+
+# Journeys (migration 0006, pushgate.journeys): a realm's imported trees (the built-in
+# PushAuthentication needs no row), single-use recovery codes as keyed digests, MFA opt-outs.
+journey_trees = Table(
+    "journey_trees",
+    metadata,
+    Column("realm", String(64), ForeignKey("realms.name"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+mfa_opt_outs = Table(
+    "mfa_opt_outs",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("method", String(16), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)

@@ -54,6 +54,7 @@ class WebhookService:
         *,
         allowed_hosts: Collection[str] = (),
         timeout_seconds: float | None = None,
+        ca_file: str = "",
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
@@ -64,7 +65,12 @@ class WebhookService:
         self.follower = WebhookFollower(self.directory)
         options = {} if timeout_seconds is None else {"timeout_seconds": timeout_seconds}
         self.sender = WebhookSender(
-            store, clock, self.directory, allowed_hosts=self._allowed_hosts, **options
+            store,
+            clock,
+            self.directory,
+            allowed_hosts=self._allowed_hosts,
+            ca_file=ca_file,
+            **options,
         )
 
     @property

@@ -26,6 +26,8 @@ from pushgate.store.postgres import sql
 from pushgate.store.postgres.accounts import PostgresAccounts
 from pushgate.store.postgres.audit import PostgresAuditLog
 from pushgate.store.postgres.devices import PostgresDevices
+from pushgate.store.postgres.inbox import PostgresInbox
+from pushgate.store.postgres.journeys import PostgresJourneys
 from pushgate.store.postgres.listen import FINISHED_CHANNEL, listen_forever
 from pushgate.store.postgres.outbox import PostgresOutbox
 from pushgate.store.postgres.sessions import PostgresSessions
@@ -91,6 +93,14 @@ class PostgresUnitOfWork(UnitOfWork):
     @property
     def webhooks(self) -> PostgresWebhooks:
         return PostgresWebhooks(self._db, self._sealer)
+
+    @property
+    def inbox(self) -> PostgresInbox:
+        return PostgresInbox(self._db)
+
+    @property
+    def journeys(self) -> PostgresJourneys:
+        return PostgresJourneys(self._db)
 
 
 class PostgresStore(Store):

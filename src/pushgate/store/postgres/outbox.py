@@ -25,8 +25,13 @@ ROW = columns(t.outbox, "outbox")
 ADD = insert_outbox(1)
 # The CTE runs once and `= ANY(ARRAY(...))` keeps the UPDATE on the primary key whatever plan
 # is cached (the same shape as the sessions' expiry).
+# `finished` marks the worker's last batch done in the same statement; its rows are leased to
+# the worker, so `due` (free rows only) never sees them.
 CLAIM = (
-    "WITH due AS (SELECT id FROM outbox"
+    f"WITH finished AS (UPDATE outbox SET state = '{DONE}', lease_owner = NULL,"
+    " lease_until_ms = NULL, updated_ms = $1 WHERE id = ANY($6::bigint[]) AND lease_owner = $4"
+    f" AND state = '{PENDING}'),"
+    " due AS (SELECT id FROM outbox"
     f" WHERE state = '{PENDING}' AND next_attempt_ms <= $1"
     " AND (lease_until_ms IS NULL OR lease_until_ms <= $1) AND kind = ANY($2::text[])"
     " ORDER BY next_attempt_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
@@ -65,11 +70,19 @@ class PostgresOutbox(Outbox):
             await self._db.execute(ADD, *outbox_arrays(messages, now_ms))
 
     async def claim(
-        self, kinds: Sequence[str], owner: str, now_ms: int, lease_ms: int, limit: int
+        self,
+        kinds: Sequence[str],
+        owner: str,
+        now_ms: int,
+        lease_ms: int,
+        limit: int,
+        done: Sequence[int] = (),
     ) -> Sequence[OutboxRow]:
         if not kinds or limit <= 0:
+            for row_id in done:
+                await self.complete(row_id, owner, now_ms)
             return []
-        found = await self._db.fetch(CLAIM, now_ms, list(kinds), limit, owner, lease_ms)
+        found = await self._db.fetch(CLAIM, now_ms, list(kinds), limit, owner, lease_ms, list(done))
         claimed = [rows.outbox_row(row) for row in found]
         # RETURNING keeps no order; the port promises the oldest due first.
         claimed.sort(key=lambda row: (row.next_attempt_ms, row.id))

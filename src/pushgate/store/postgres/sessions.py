@@ -22,7 +22,7 @@ from pushgate.audit.model import AuditEntry
 from pushgate.outbox.model import OutboxMessage
 from pushgate.sessions.machine import Transition
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
-from pushgate.sessions.ports import DevicePending, OpenNotification, Sessions
+from pushgate.sessions.ports import DevicePending, OpenNotification, Sessions, UserLimits
 from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.postgres import sql
@@ -168,11 +168,16 @@ UNCOUNT_NOTIFICATION = (
 )
 # Two keys of the advisory lock space: the table's and the user's, hashed.
 LOCK_USER = "SELECT pg_advisory_xact_lock(hashtext('sessions'), hashtext($1 || chr(1) || $2))"
-# Each half on its own index: the pending ones on the partial index, the newest by creation.
-RECENT_AND_PENDING = (
-    f"SELECT * FROM sessions WHERE realm = $1 AND username = $2 AND status = '{PENDING}'"
-    " UNION SELECT * FROM (SELECT * FROM sessions WHERE realm = $1 AND username = $2"
-    " AND created_ms > $3 ORDER BY created_ms DESC LIMIT $4) AS newest ORDER BY created_ms"
+LOCK_KEY = (
+    "SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext($1 || chr(1) || $2))"
+)
+# One row per pending session (on the partial index), or one row of NULLs; each row carries the
+# creation time of the N-th newest session since the window opened (on the creation index).
+USER_LIMITS = (
+    f"SELECT {columns(t.sessions, 's')}, (SELECT created_ms FROM sessions WHERE realm = $1"
+    " AND username = $2 AND created_ms > $3 ORDER BY created_ms DESC LIMIT 1 OFFSET $4 - 1)"
+    " AS nth_newest FROM (SELECT 1) AS one LEFT JOIN sessions s ON s.realm = $1"
+    f" AND s.username = $2 AND s.status = '{PENDING}' ORDER BY s.created_ms"
 )
 FIND_KEY = (
     "SELECT request_hash, session_id, created_ms FROM idempotency_keys"
@@ -249,14 +254,17 @@ class PostgresSessions(Sessions):
     async def uncount_notification(self, session_id: str) -> None:
         await self._db.execute(UNCOUNT_NOTIFICATION, session_id)
 
+    async def lock_idempotency_key(self, realm: str, key: str) -> None:
+        await self._db.execute(LOCK_KEY, realm, key)
+
     async def lock_user(self, realm: str, username: str) -> None:
         await self._db.execute(LOCK_USER, realm, username)
 
-    async def recent_and_pending(
-        self, realm: str, username: str, since_ms: int, limit: int
-    ) -> Sequence[PushSession]:
-        found = await self._db.fetch(RECENT_AND_PENDING, realm, username, since_ms, limit)
-        return [rows.session(r) for r in found]
+    async def user_limits(self, realm: str, username: str, since_ms: int, limit: int) -> UserLimits:
+        found = await self._db.fetch(USER_LIMITS, realm, username, since_ms, limit)
+        # The sessions' columns come first; `nth_newest` is the last one, left out by `split`.
+        pending = [rows.session(split(r, t.sessions)[0]) for r in found if r["id"] is not None]
+        return UserLimits(found[0]["nth_newest"], pending)
 
     async def find_idempotency_key(self, realm: str, key: str) -> tuple[str, str, int] | None:
         row = await self._db.fetchrow(FIND_KEY, realm, key)

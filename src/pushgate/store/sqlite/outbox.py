@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import anyio.lowlevel
 
@@ -53,13 +54,28 @@ class SqliteOutbox:
             await self._db.write(lambda c: add(c, messages, now_ms))
 
     async def claim(
-        self, kinds: Sequence[str], owner: str, now_ms: int, lease_ms: int, limit: int
+        self,
+        kinds: Sequence[str],
+        owner: str,
+        now_ms: int,
+        lease_ms: int,
+        limit: int,
+        done: Sequence[int] = (),
     ) -> Sequence[OutboxRow]:
         await anyio.lowlevel.checkpoint()  # workers claim in a loop: let the event loop in
+        finished = [(row_id, owner, now_ms) for row_id in done]
         if not kinds or limit <= 0:
+            if finished:
+                await self._db.write(lambda c: c.executemany(self._COMPLETE, finished))
             return []
         params = (owner, now_ms + lease_ms, now_ms, limit, json.dumps(list(kinds)))
-        found = await self._db.write(lambda c: c.execute(_CLAIM.sql, params).fetchall())
+
+        def work(c: sqlite3.Connection) -> list[Any]:
+            if finished:
+                c.executemany(self._COMPLETE, finished)
+            return c.execute(_CLAIM.sql, params).fetchall()
+
+        found = await self._db.write(work)
         claimed = [rows.outbox_row(_CLAIM.record(r)) for r in found]
         # RETURNING comes in no particular order: oldest due first, as the port says.
         claimed.sort(key=lambda row: (row.next_attempt_ms, row.id))

@@ -19,7 +19,7 @@ from pushgate.audit.model import AuditEntry
 from pushgate.outbox.model import OutboxMessage
 from pushgate.sessions.machine import Transition
 from pushgate.sessions.model import Notification, PushSession
-from pushgate.sessions.ports import DevicePending, OpenNotification
+from pushgate.sessions.ports import DevicePending, OpenNotification, UserLimits
 from pushgate.store import rows
 from pushgate.store import schema as t
 from pushgate.store.sealing import Sealer
@@ -150,24 +150,27 @@ class SqliteSessions:
         query = self._UNCOUNT_NOTIFICATION
         await self._db.write(lambda conn: conn.execute(query, (session_id,)))
 
+    async def lock_idempotency_key(self, realm: str, key: str) -> None:
+        """A transaction on SQLite holds the one write lock already (BEGIN IMMEDIATE)."""
+
     async def lock_user(self, realm: str, username: str) -> None:
         """A transaction on SQLite holds the one write lock already (BEGIN IMMEDIATE)."""
 
-    # Each half on its own index: the pending ones on the partial index, the newest by creation.
-    _RECENT_AND_PENDING = Select(
-        "SELECT {s} FROM sessions s WHERE s.realm = ?1 AND s.username = ?2"
-        " AND s.status = 'PENDING' UNION SELECT * FROM (SELECT {s} FROM sessions s"
-        " WHERE s.realm = ?1 AND s.username = ?2 AND s.created_ms > ?3"
-        " ORDER BY s.created_ms DESC LIMIT ?4) ORDER BY created_ms",
+    # One row per pending session (on the partial index), or one row of NULLs; each row ends
+    # with the creation time of the N-th newest session since the window opened.
+    _USER_LIMITS = Select(
+        "SELECT {s}, (SELECT created_ms FROM sessions WHERE realm = ?1 AND username = ?2"
+        " AND created_ms > ?3 ORDER BY created_ms DESC LIMIT 1 OFFSET ?4 - 1)"
+        " FROM (SELECT 1) AS one LEFT JOIN sessions s ON s.realm = ?1 AND s.username = ?2"
+        " AND s.status = 'PENDING' ORDER BY s.created_ms",
         s=t.sessions,
     )
 
-    async def recent_and_pending(
-        self, realm: str, username: str, since_ms: int, limit: int
-    ) -> Sequence[PushSession]:
-        query = self._RECENT_AND_PENDING
+    async def user_limits(self, realm: str, username: str, since_ms: int, limit: int) -> UserLimits:
+        query = self._USER_LIMITS
         found = await self._db.fetch(query.sql, (realm, username, since_ms, limit))
-        return [rows.session(query.record(r)) for r in found]
+        pending = [rows.session(query.record(r[:-1])) for r in found if r[0] is not None]
+        return UserLimits(found[0][-1], pending)
 
     _FIND_KEY = (
         "SELECT request_hash, session_id, created_ms FROM idempotency_keys"

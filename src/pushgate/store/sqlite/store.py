@@ -23,6 +23,8 @@ from pushgate.store.sqlite.connection import (
     rollback,
 )
 from pushgate.store.sqlite.devices import SqliteDevices
+from pushgate.store.sqlite.inbox import SqliteInbox
+from pushgate.store.sqlite.journeys import SqliteJourneys
 from pushgate.store.sqlite.outbox import SqliteOutbox
 from pushgate.store.sqlite.sessions import SqliteSessions
 from pushgate.store.sqlite.webhooks import SqliteWebhooks
@@ -38,6 +40,8 @@ class SqliteUnitOfWork:
         self.outbox = SqliteOutbox(db)
         self.audit = SqliteAuditLog(db)
         self.webhooks = SqliteWebhooks(db, sealer)
+        self.inbox = SqliteInbox(db)
+        self.journeys = SqliteJourneys(db)
 
 
 class _Autocommit(AbstractAsyncContextManager[SqliteUnitOfWork]):
