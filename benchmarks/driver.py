@@ -204,11 +204,14 @@ async def provision(
 
 class WebhookReceiver:
     """An HTTP/1.1 keep-alive receiver on loopback that answers every request `204` and counts
-    them. It checks no signature: that is the relying party's cost, not the server's."""
+    them. It checks no signature: that is the relying party's cost, not the server's. It counts
+    the connections too: one per delivery means the sender's keep-alive is not reused."""
 
     def __init__(self) -> None:
         self.received = 0
+        self.connections = 0
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -216,6 +219,8 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{port}/webhook"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -231,11 +236,14 @@ class WebhookReceiver:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for writer in self._writers:  # the sender's idle keep-alive connections
+            writer.close()
 
 
 # --- the server under test ----------------------------------------------------------------
@@ -489,6 +497,7 @@ async def run_level(
     await asyncio.sleep(warmup)
     pg0 = await pg_snapshot(target.pg_db) if target.pg_db else None
     hooks0 = target.webhook.received if target.webhook else 0
+    conns0 = target.webhook.connections if target.webhook else 0
     cpu0, me0, t0 = target.server.cpu(), self_cpu(), time.perf_counter()
     run.measuring = True
     with contextlib.suppress(TimeoutError):
@@ -497,6 +506,7 @@ async def run_level(
     elapsed = time.perf_counter() - t0
     cpu1, me1 = target.server.cpu(), self_cpu()
     hooks = (target.webhook.received if target.webhook else 0) - hooks0
+    hook_conns = (target.webhook.connections if target.webhook else 0) - conns0
     pg1 = await pg_snapshot(target.pg_db) if target.pg_db else None
     run.stop = True
     await asyncio.gather(*tasks)
@@ -530,6 +540,7 @@ async def run_level(
     if target.webhook is not None:
         # Deliveries lag the cycles a little; about 1.0 per cycle in steady state.
         result["webhooks_per_op"] = round(hooks / n, 3) if n else None
+        result["webhook_connections_per_op"] = round(hook_conns / n, 3) if n else None
     if kind == "cycle":
         cols = list(zip(*run.records, strict=True)) if n else [[]] * 7
         result["legs"] = {leg: percentiles(list(cols[i])) for i, leg in enumerate(LEGS)}
@@ -657,6 +668,7 @@ def _print_level(db: str, workers: int, r: dict[str, Any]) -> None:
         )
         if "webhooks_per_op" in r:
             extra += f" webhooks/cycle {r['webhooks_per_op']}"
+            extra += f" (new connections/cycle {r['webhook_connections_per_op']})"
         print(
             f"{head} {r['per_second']:7.1f} cycles/s  server {cpu} ms/cycle{extra}"
             f"  p50/p99 ms: {lat}  errors {r['errors']}"

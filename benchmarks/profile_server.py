@@ -1,6 +1,7 @@
 """Profile the server under the cycle load with py-spy (attached to the one-worker server).
 
     .venv/bin/python benchmarks/profile_server.py --db postgres --concurrency 8 --seconds 10
+    .venv/bin/python benchmarks/profile_server.py --webhook --label webhook   # + one delivery
 
 Prints the functions with the most own and cumulative samples and writes that summary to
 `benchmarks/results/profile-<db>[-label].txt`. The raw collapsed stacks (for flamegraph tools
@@ -77,7 +78,9 @@ async def amain(args: argparse.Namespace) -> None:
     settings = driver.Settings(
         database_url=url, public_url=public_url, secret_key=driver.SECRET_KEY
     )
-    api_key, parties = await driver.provision(settings, max(64, args.concurrency))
+    receiver = driver.WebhookReceiver() if args.webhook else None
+    hook_url = await receiver.start() if receiver is not None else None
+    api_key, parties = await driver.provision(settings, max(64, args.concurrency), hook_url)
     env = {
         "PUSHGATE_DATABASE_URL": url,
         "PUSHGATE_PUBLIC_URL": public_url,
@@ -89,7 +92,7 @@ async def amain(args: argparse.Namespace) -> None:
     raw = args.raw or tmp / "stacks.txt"
     try:
         await server.ready()
-        target = driver.Target(server, api_key, parties, settings.lb_cookie, pg_db)
+        target = driver.Target(server, api_key, parties, settings.lb_cookie, pg_db, receiver)
         spy = subprocess.Popen(  # noqa: ASYNC220 - started once, before the load
             [
                 str(driver.BIN / "py-spy"),
@@ -121,10 +124,13 @@ async def amain(args: argparse.Namespace) -> None:
         spy.wait(30)
     finally:
         server.stop()
+        if receiver is not None:
+            receiver.close()
         if pg_db:
             await driver.pg_admin(f"DROP DATABASE IF EXISTS {pg_db}")
+    hooks = f", webhook deliveries per cycle {level['webhooks_per_op']}" if receiver else ""
     summary = (
-        f"{args.db}, 1 worker, c={args.concurrency}, {args.seconds:g} s, py-spy 250 Hz:"
+        f"{args.db}, 1 worker, c={args.concurrency}, {args.seconds:g} s, py-spy 250 Hz{hooks}:"
         f" {level['per_second']} cycles/s, server CPU {level['server_cpu_ms_per_op']} ms/cycle\n"
         + summarize(raw, args.top)
     )
@@ -141,6 +147,9 @@ def main() -> None:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--label", default="")
+    p.add_argument(
+        "--webhook", action="store_true", help="subscribe a loopback receiver to every event"
+    )
     p.add_argument("--raw", type=Path, default=None, help="where to keep the collapsed stacks")
     args = p.parse_args()
     driver.RESULTS.mkdir(parents=True, exist_ok=True)

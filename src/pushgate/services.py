@@ -8,6 +8,7 @@ from pushgate.accounts.service import AccountService
 from pushgate.clock import Clock
 from pushgate.delivery.service import PushDelivery
 from pushgate.devices.service import DeviceService
+from pushgate.inbox.service import InboxService
 from pushgate.outbox.worker import OutboxWorker
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.service import SessionService
@@ -30,3 +31,4 @@ class Services:
     vapid: VapidKey  # Web Push's key, read on first use (transports/vapid.py)
     webhooks: WebhookService
     pushes: PushDelivery  # push delivery through the outbox (delivery/)
+    inbox: InboxService  # the message inbox (inbox/)

@@ -37,6 +37,7 @@ POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 
 Positive = Annotated[int, Field(gt=0)]
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_OUTBOX_LEASE_SECONDS = 30.0  # issue 8: a crashed send resumes within 30 s
 
 
 class Settings(BaseSettings):
@@ -192,6 +193,14 @@ class Settings(BaseSettings):
     def _sns_arn(cls, value: str) -> str:
         if value and (not value.startswith("arn:") or ":app/" not in value):
             raise ValueError("empty or an SNS platform application ARN (arn:aws:sns:...:app/...)")
+        return value
+
+    @field_validator("outbox_lease_seconds")
+    @classmethod
+    def _outbox_lease(cls, value: float) -> float:
+        # A send in flight when its process dies is made again within 30 s of a restart.
+        if value > MAX_OUTBOX_LEASE_SECONDS:
+            raise ValueError("a number above 0 and at most 30 (pushes must resume within 30 s)")
         return value
 
     @field_validator("webhook_allowed_hosts")

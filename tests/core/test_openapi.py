@@ -47,6 +47,7 @@ async def test_paths_and_methods_are_exactly_the_v1_face(client: httpx.AsyncClie
         ("/v1/push/sessions/{id}", "patch"),
         ("/v1/push/sessions/{id}/events", "get"),
         ("/v1/webpush/key", "get"),
+        ("/v1/inbox/messages", "post"),
     }
     assert schema["components"]["securitySchemes"]["APIKeyHeader"] == {
         "type": "apiKey",

@@ -93,3 +93,22 @@ async def test_after_an_expiry_every_device_hears_it(api: Api, providers: Provid
         "ttl": "300s",  # past the deadline, a finished push still clears the tray for a while
         "collapse_key": fcm["operationId"],
     }
+
+
+async def test_a_session_that_reached_one_device_which_answered_writes_no_finished_push(
+    api: Api, providers: Providers
+) -> None:
+    """Nobody else has the prompt, so there is nothing to take away (and nothing to read)."""
+    await api.user("/", "alice")
+    key = await api.key()
+    phone = await register(api, providers, "gcm")
+    session = await api.create_session(key, "alice")
+    assert await api.services.outbox_worker.run_once() == 1  # the prompt
+    notification = await api.push(phone)
+    assert (await api.answer(phone, notification)).status_code == 200
+    assert await api.count("outbox", kind="push.finished") == 0
+    # A second device registered after the create never saw the prompt: it is not told.
+    await register(api, providers, "apns", name="later")
+    assert await api.services.outbox_worker.run_once() == 0
+    assert [p for p in providers.pushes("gcm") if p["silent"]] == []
+    assert await api.status(key, session["id"]) == "accepted"

@@ -246,6 +246,54 @@ SEED: dict[str, list[dict[str, Any]]] = {
             "created_ms": T + 1,
         },
     ],
+    "inbox_messages": [
+        {
+            "id": "00000000-0000-4000-8000-0000000000c1",
+            "realm": "/alpha",
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "type": "html",
+            "subject": "Zoë, your statement is ready",
+            "summary": "",
+            "body": '<p>See <a href="https://bank.example/s" rel="noopener noreferrer">it</a></p>',
+            "created_ms": T,
+            "read_ms": None,
+        },
+        {
+            "id": "00000000-0000-4000-8000-0000000000c2",
+            "realm": "/",
+            "user_id": "00000000-0000-4000-8000-000000000002",
+            "type": "text",
+            "subject": "New device",
+            "summary": "A phone was registered",
+            "body": "If this was not you, call us.",
+            "created_ms": T + 1,
+            "read_ms": T + 60_000,
+        },
+    ],
+    "journey_trees": [
+        {
+            "realm": "/alpha",
+            "name": "PushAuthentication",
+            "definition": '{"_id": "PushAuthentication", "description": "Zoë\'s journey"}',
+            "created_ms": T,
+            "updated_ms": T + 9,
+        }
+    ],
+    "recovery_codes": [
+        {
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "digest": "e" * 64,
+            "created_ms": T,
+        },
+        {
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "digest": "f" * 64,
+            "created_ms": T,
+        },
+    ],
+    "mfa_opt_outs": [
+        {"user_id": "00000000-0000-4000-8000-000000000002", "method": "push", "created_ms": T}
+    ],
 }
 
 

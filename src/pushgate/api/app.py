@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pushgate.api import device, docs, errors, openapi, rp_events, rp_sessions, webpush
+from pushgate.api import device, docs, errors, inbox, openapi, rp_events, rp_sessions, webpush
 from pushgate.api.guard import Guard
 from pushgate.api.limits import BodyLimit
 from pushgate.api.outage import OutageLog
@@ -76,6 +76,7 @@ def create_app(
             *rp_events.routes,
             *device.routes,
             *webpush.routes,
+            *inbox.routes,
             Route("/healthz", healthz),
             Route("/openapi.json", openapi_json),
             *docs.routes("pushgate API"),

@@ -44,6 +44,8 @@ async def _handle(request: Request, realm_name: str | None) -> Response:
             await svc.sessions.answer(realm, message)
     elif action == "refresh":
         await svc.devices.refresh(realm, dm.parse_refresh_request(body))
+    elif action is not None and action.startswith("inbox_"):
+        return JSONResponse(await svc.inbox.device(realm, action, dm.parse_poll_request(body)))
     elif action == "pending":
         pushes = await svc.devices.pending(realm, dm.parse_poll_request(body))
         return JSONResponse(

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from pushgate import __version__
+from pushgate.api import inbox
 from pushgate.api.rp_models import (
     Error,
     PushAuthenticationSession,
@@ -235,6 +236,7 @@ def build(settings: Settings) -> dict[str, Any]:
                 },
             },
             "/v1/webpush/key": {"get": _WEBPUSH_KEY},
+            "/v1/inbox/messages": {"post": inbox.OPENAPI_POST},
         },
         "components": {
             "schemas": schemas.get("$defs", {}),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from pushgate.clock import SystemClock
+from pushgate.protocol.device_messages import DENY_REASONS, operation_hash
 from pushgate.protocol.push_payload import PushType
 from pushgate.simulator import (
     DeviceClient,
@@ -30,6 +33,7 @@ from pushgate.simulator import (
 
 DEFAULT_STATE = "pushgate-device.json"
 T = TypeVar("T")
+_CODE = re.compile(r"[0-9]{6}")  # what the app's code field takes
 
 state_option = click.option(
     "--state",
@@ -104,10 +108,24 @@ def _describe(notification: Notification, now_ms: int) -> dict[str, object]:
         "type": str(notification.push_type),
         "numbers": list(notification.numbers) or None,
         "username": notification.username,
+        "context": notification.context,
+        "operation": notification.operation,
         "expiresAt": _iso(notification.expires_ms),
         "expired": notification.expired(now_ms),
         "answered": notification.answered,
     }
+
+
+def _context_line(context: dict[str, object]) -> str:
+    parts = []
+    if context.get("remoteIp"):
+        parts.append(f"from {context['remoteIp']}")
+    if context.get("userAgent"):
+        parts.append(f"with {context['userAgent']!r}")
+    location = context.get("location")
+    if isinstance(location, dict):
+        parts.append(f"near {location.get('latitude')},{location.get('longitude')}")
+    return "    sign-in " + (" ".join(parts) or "context " + json.dumps(context))
 
 
 def _line(notification: Notification, now_ms: int) -> str:
@@ -117,10 +135,18 @@ def _line(notification: Notification, now_ms: int) -> str:
     state = "expired" if notification.expired(now_ms) else "expires"
     if notification.answered:
         state = "answered, " + state
-    return (
+    lines = [
         f"{notification.message_id}  [{kind}]  {notification.message!r}  "
         f"({state} {_iso(notification.expires_ms)})"
-    )
+    ]
+    if notification.context is not None:
+        lines.append(_context_line(notification.context))
+    operation = notification.operation
+    if operation is not None:
+        lines.append(
+            f"    operation {operation.get('name')} {operation.get('id')}: {operation.get('data')}"
+        )
+    return "\n".join(lines)
 
 
 @device_group.command("register")
@@ -197,13 +223,36 @@ def _choose(device: SimulatedDevice, message_id: str | None, now_ms: int) -> Not
     return device.newest_unanswered(now_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the person did on the phone, as the options say."""
+
+    number: int | None = None
+    detail: str | None = None
+    code: str | None = None
+    deny_reason: str | None = None
+    operation_data: str | None = None
+
+
+def _check_answer(notification: Notification, approve: bool, answer: Answer) -> None:
+    """Refuse what the app would not let the person do (the server is tested elsewhere)."""
+    if not approve:
+        return
+    if answer.number is None and notification.push_type is PushType.CHALLENGE:
+        # The app always makes the user pick one of the numbers for this push type.
+        choices = ", ".join(str(n) for n in notification.numbers)
+        raise click.ClickException(
+            f"{notification.message_id} is a number-matching push: pass --number (one of {choices})"
+        )
+    if answer.code is None and notification.push_type is PushType.CODE:
+        raise click.ClickException(
+            f"{notification.message_id} is a code push: pass --code with the 6 digits "
+            "the relying party shows"
+        )
+
+
 def _answer(
-    approve: bool,
-    message_id: str | None,
-    number: int | None,
-    detail: str | None,
-    state_path: Path,
-    as_json: bool,
+    approve: bool, message_id: str | None, answer: Answer, state_path: Path, as_json: bool
 ) -> None:
     device = _load_registered(state_path)
     now_ms = SystemClock().now_ms()
@@ -219,55 +268,133 @@ def _answer(
                 if message_id is not None
                 else "no unanswered notification, here or on the server"
             )
-        if approve and number is None and notification.push_type is PushType.CHALLENGE:
-            # The app always makes the user pick one of the numbers for this push type.
-            choices = ", ".join(str(n) for n in notification.numbers)
-            raise click.ClickException(
-                f"{notification.message_id} is a number-matching push: pass --number "
-                f"(one of {choices})"
-            )
+        _check_answer(notification, approve, answer)
         if approve:
-            return await client.approve(notification, number=number, detail=detail)
-        return await client.deny(notification, number=number, detail=detail)
+            return await client.approve(
+                notification,
+                number=answer.number,
+                detail=answer.detail,
+                code=answer.code,
+                operation_data=answer.operation_data,
+            )
+        return await client.deny(
+            notification, number=answer.number, detail=answer.detail, deny_reason=answer.deny_reason
+        )
 
     answered = _run(device, state_path, work)
     verb = "Approved" if approve else "Denied"
+    operation = answered.operation
+    shown = answer.operation_data
+    if shown is None and operation is not None and isinstance(operation.get("data"), str):
+        shown = str(operation["data"])
+    bound = operation_hash(shown) if approve and shown is not None else None
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "messageId": answered.message_id,
                     "approved": approve,
-                    "number": number,
+                    "number": answer.number,
+                    "code": answer.code,
+                    "denyReason": answer.deny_reason,
+                    "operation": operation,
+                    "operationHash": bound,
                     "message": answered.message,
                 }
             )
         )
-    else:
-        click.echo(f"{verb} {answered.message_id} ({answered.message!r})")
+        return
+    text = f"{verb} {answered.message_id} ({answered.message!r})"
+    if not approve and answer.deny_reason is not None:
+        text += f", reason {answer.deny_reason}"
+    if bound is not None:
+        name = operation.get("name") if operation is not None else None
+        text += f", bound to operation {name} (operationHash {bound})"
+    click.echo(text)
 
 
-def _answer_command(approve: bool) -> Callable[..., None]:
-    @click.option("--message-id", help="Answer this push (default: the newest unanswered one).")
-    @click.option("--number", type=int, help="The number picked on a number-matching push.")
-    @click.option("--detail", help="Free text sent in the `detail` claim.")
-    @state_option
-    @json_option
-    def command(
-        message_id: str | None,
-        number: int | None,
-        detail: str | None,
-        state_path: Path,
-        as_json: bool,
-    ) -> None:
-        _answer(approve, message_id, number, detail, state_path, as_json)
-
-    return command
+def _code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not _CODE.fullmatch(value):
+        raise click.ClickException(f"--code must be 6 digits, not {value!r}")
+    return value
 
 
-device_group.command("approve", help="Approve a push (the newest unanswered one by default).")(
-    _answer_command(True)
+def _deny_reason(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.upper() not in DENY_REASONS:
+        raise click.ClickException(f"--deny-reason must be one of {', '.join(DENY_REASONS)}")
+    return value.upper()
+
+
+message_id_option = click.option(
+    "--message-id", help="Answer this push (default: the newest unanswered one)."
 )
-device_group.command("deny", help="Deny a push (the newest unanswered one by default).")(
-    _answer_command(False)
+number_option = click.option(
+    "--number", type=int, help="The number picked on a number-matching push."
 )
+detail_option = click.option("--detail", help="Free text sent in the `detail` claim.")
+
+
+@device_group.command("approve")
+@message_id_option
+@number_option
+@click.option(
+    "--code",
+    callback=_code,
+    metavar="DIGITS",
+    help="The 6-digit code the relying party shows, typed on a code push.",
+)
+@click.option(
+    "--operation-data",
+    metavar="DATA",
+    help="Bind the approval to this operation data instead of the push's own (what a device "
+    "that showed something else would send; the server refuses it).",
+)
+@detail_option
+@state_option
+@json_option
+def approve(
+    message_id: str | None,
+    number: int | None,
+    code: str | None,
+    operation_data: str | None,
+    detail: str | None,
+    state_path: Path,
+    as_json: bool,
+) -> None:
+    """Approve a push (the newest unanswered one by default).
+
+    A push with an operation is approved for exactly the data it shows: the answer carries
+    its `operationHash` (unpadded base64url SHA-256 of the data).
+    """
+    answer = Answer(number=number, detail=detail, code=code, operation_data=operation_data)
+    _answer(True, message_id, answer, state_path, as_json)
+
+
+@device_group.command("deny")
+@message_id_option
+@number_option
+@click.option(
+    "--deny-reason",
+    callback=_deny_reason,
+    metavar="REASON",
+    help="Why: " + ", ".join(DENY_REASONS) + " (UNEXPECTED_OPERATION: this wasn't me).",
+)
+@detail_option
+@state_option
+@json_option
+def deny(
+    message_id: str | None,
+    number: int | None,
+    deny_reason: str | None,
+    detail: str | None,
+    state_path: Path,
+    as_json: bool,
+) -> None:
+    """Deny a push (the newest unanswered one by default)."""
+    answer = Answer(number=number, detail=detail, deny_reason=deny_reason)
+    _answer(False, message_id, answer, state_path, as_json)
+
+
+from pushgate.cli import device_inbox  # noqa: E402, F401 - registers `pushgate device inbox`

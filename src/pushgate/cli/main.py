@@ -22,6 +22,7 @@ from pushgate.cli.common import (
 )
 from pushgate.cli.demo import demo
 from pushgate.cli.device import device_group
+from pushgate.cli.journey import journey_group, user_passwd
 from pushgate.cli.limits import realm_settings, user_unlock
 from pushgate.cli.serving import bind, run_worker, serve_http
 from pushgate.cli.webhook import webhook_group
@@ -174,6 +175,8 @@ cli.add_command(device_group)
 cli.add_command(webhook_group)
 realm.add_command(realm_settings)
 user.add_command(user_unlock)
+user.add_command(user_passwd)
+cli.add_command(journey_group)
 
 
 def main() -> None:

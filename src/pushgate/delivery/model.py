@@ -9,8 +9,13 @@ Three kinds of rows:
   apns-id); it holds ids only: the handler reads the device at send time, so a token refreshed
   before the send is the one used.
 - `push.finished`: a session ended; its handler expands it into one `push.silent` row per
-  active device of the user (the one that answered excepted), read when it runs.
+  active device of the user (the one that answered excepted), read when it runs. Not written
+  when the session reached one device only and that device answered.
 - `push.silent`: one silent `mtoken.operationFinished` to one device, so its prompt goes.
+- `push.notice`: one silent push of given extras to one device: `mtoken.statusChange` when a
+  device's registration changes under it (`STATUS_CHANGES`), `mtoken.inboxMessage.new` for a
+  new inbox message (inbox/). A status change goes to a blocked or removed device too: it is
+  the device that must learn of it.
 
 `notificationCount` rule: a session counts one notification per active device it fanned out
 to (a device without a push transport is reached by polling, so it counts); a push that
@@ -25,27 +30,36 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from pushgate.changes import Change, SessionChange
+from pushgate.changes import Change, DeviceChange, SessionChange
 from pushgate.devices.model import Device
 from pushgate.outbox.model import OutboxMessage, RetryPolicy
 from pushgate.sessions.machine import Event
 from pushgate.sessions.model import Notification, PushSession
-from pushgate.transports.base import PushRequest
+from pushgate.transports.base import MAX_COLLAPSE_ID_BYTES, PushRequest
 
 KIND = "push"
 FINISHED_KIND = "push.finished"
 SILENT_KIND = "push.silent"
+NOTICE_KIND = "push.notice"
 
 # The transports a device can take: its `communicationType`, or SNS for a device whose push
 # token is an SNS platform endpoint ARN (made at registration, as AM does).
 APNS, FCM, WEBPUSH, SNS = "apns", "gcm", "webpush", "sns"
 TRANSPORTS = (APNS, FCM, WEBPUSH, SNS)
-_SNS_ENDPOINT = re.compile(r"arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:endpoint/\S+")
+SNS_ENDPOINT = re.compile(r"arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:endpoint/\S+")
 
 # Seed 004: the operation's name when the session has none.
 DEFAULT_OPERATION_NAME = "login"
 OPERATION_INIT = "mtoken.operationInit"
 OPERATION_FINISHED = "mtoken.operationFinished"
+STATUS_CHANGE = "mtoken.statusChange"
+INBOX_MESSAGE_NEW = "mtoken.inboxMessage.new"
+# A status change or an inbox announcement is worth delivering for this long (the app polls
+# its status and its inbox on start anyway).
+NOTICE_TTL_MS = 60 * 60_000
+# The device changes the app is told of: those it did not make itself. Its own registration is
+# not one (the app that registered knows; issue 10 adds blocking and removal by an admin).
+STATUS_CHANGES = frozenset({"device.removed", "device.blocked", "device.unblocked"})
 OPERATION_RESULTS: Mapping[Event, str] = {
     Event.APPROVE: "authentication.success",
     Event.DENY: "authentication.fail",
@@ -67,7 +81,7 @@ RETRY_POLICY = RetryPolicy(base_ms=1_000, cap_ms=60_000, max_attempts=MAX_ATTEMP
 
 def route(device: Device, available: Collection[str]) -> str | None:
     """The transport that reaches `device`, None when it is served by polling only."""
-    if _SNS_ENDPOINT.fullmatch(device.push_token):
+    if SNS_ENDPOINT.fullmatch(device.push_token):
         return SNS if SNS in available else None
     kind = device.communication_type.lower()
     return kind if kind in (APNS, FCM, WEBPUSH) and kind in available else None
@@ -80,11 +94,19 @@ class PushFollower:
     available: frozenset[str]
 
     def __call__(self, change: Change) -> Iterable[OutboxMessage]:
-        if not self.available or not isinstance(change, SessionChange):
+        if not self.available:
+            return ()
+        if isinstance(change, DeviceChange):
+            return status_rows(change, self.available)
+        if not isinstance(change, SessionChange):
             return ()
         session = change.session
         if change.event is None:
             return self._prompts(change)
+        if change.message_id is not None and session.notification_count <= 1:
+            # The one device the session reached answered it: no other prompt to take away
+            # (most users have one device, and this saves the fan-out's reads and commit).
+            return ()
         return (
             OutboxMessage(
                 FINISHED_KIND,
@@ -130,6 +152,67 @@ def silent_rows(
         for device in devices
         if route(device, available) is not None
     ]
+
+
+def notice_row(
+    device: Device,
+    key: str,
+    extras: Mapping[str, str],
+    at_ms: int,
+    *,
+    topic: str,
+    any_status: bool = False,
+) -> OutboxMessage:
+    """A `push.notice` row: the silent push of `extras` to `device`; `key` names the push (its
+    messageId and idempotency key), unique per device; `topic` is its kind of notice."""
+    return OutboxMessage(
+        NOTICE_KIND,
+        device.realm,
+        f"{device.id}:{key}",
+        {
+            "mechanismUid": device.mechanism_uid,
+            "messageId": f"NOTICE:{device.id}:{key}",
+            "extras": dict(extras),
+            "expiresMs": at_ms + NOTICE_TTL_MS,
+            # One per device and kind of notice: a newer one replaces one still undelivered.
+            "collapseId": f"{topic}:{device.id}"[:MAX_COLLAPSE_ID_BYTES],
+            "anyStatus": any_status,
+        },
+    )
+
+
+def status_rows(change: DeviceChange, available: Collection[str]) -> list[OutboxMessage]:
+    """Seed 004 "Registration Lifecycle": the device's registration status changed."""
+    device = change.device
+    if change.type not in STATUS_CHANGES or route(device, available) is None:
+        return []
+    extras = {"messageType": STATUS_CHANGE, "activationId": device.mechanism_uid}
+    key = f"status:{change.type}:{change.at_ms}"
+    return [notice_row(device, key, extras, change.at_ms, topic="status", any_status=True)]
+
+
+def inbox_rows(
+    inbox_id: str, devices: Iterable[Device], at_ms: int, available: Collection[str]
+) -> list[OutboxMessage]:
+    """Seed 004 "Message Inbox": one announcement per device of the user with a transport."""
+    extras = {"messageType": INBOX_MESSAGE_NEW, "inboxId": inbox_id}
+    return [
+        notice_row(device, f"inbox:{inbox_id}", extras, at_ms, topic="inbox")
+        for device in devices
+        if route(device, available) is not None
+    ]
+
+
+def notice_request(payload: Mapping[str, object], device: Device) -> PushRequest:
+    extras = payload["extras"]
+    assert isinstance(extras, dict)
+    return PushRequest(
+        token=device.push_token,
+        message_id=str(payload["messageId"]),
+        expires_ms=int(str(payload["expiresMs"])),
+        collapse_id=str(payload["collapseId"]),
+        extras={str(k): str(v) for k, v in extras.items()},
+    )
 
 
 def _operation_extras(session: PushSession, device: Device) -> dict[str, str]:

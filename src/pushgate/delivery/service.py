@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 import anyio
 
+from pushgate.accounts.model import User
 from pushgate.clock import Clock
+from pushgate.delivery.endpoints import SnsEndpoints
 from pushgate.delivery.model import (
     FINISHED_KIND,
     KIND,
     MAX_ATTEMPTS,
+    NOTICE_KIND,
     RETRY_POLICY,
     SILENT_KIND,
+    SNS,
     TRANSPORTS,
     PushFollower,
     finished_request,
+    inbox_rows,
+    notice_request,
     prompt_request,
     retry_delay_ms,
     route,
@@ -33,7 +39,7 @@ from pushgate.delivery.model import (
     silent_rows,
 )
 from pushgate.devices.model import Device, DeviceStatus, redact_token
-from pushgate.outbox.model import OutboxRow, RetryPolicy
+from pushgate.outbox.model import OutboxMessage, OutboxRow, RetryPolicy
 from pushgate.outbox.worker import GiveUp, Handler, Outcome, Retry
 from pushgate.protocol.push_payload import push_jwt
 from pushgate.sessions.model import SessionStatus
@@ -48,6 +54,7 @@ from pushgate.transports.base import (
     TokenGone,
     Transport,
 )
+from pushgate.transports.sns import SnsTransport
 
 log = logging.getLogger("pushgate.delivery")
 Beat = Callable[[], None]
@@ -77,12 +84,29 @@ class PushDelivery:
         return self._transports.keys()
 
     @property
+    def push_endpoint(self) -> SnsEndpoints | None:
+        """What registration and refresh call to make a device's SNS endpoint, with SNS on."""
+        sns = self._transports.get(SNS)
+        return SnsEndpoints(sns) if isinstance(sns, SnsTransport) else None
+
+    @property
     def handlers(self) -> Mapping[str, Handler]:
-        return {KIND: self._prompt, FINISHED_KIND: self._fan_out, SILENT_KIND: self._silent}
+        return {
+            KIND: self._prompt,
+            FINISHED_KIND: self._fan_out,
+            SILENT_KIND: self._silent,
+            NOTICE_KIND: self._notice,
+        }
 
     @property
     def policies(self) -> Mapping[str, RetryPolicy]:
-        return {KIND: RETRY_POLICY, SILENT_KIND: RETRY_POLICY}
+        return {KIND: RETRY_POLICY, SILENT_KIND: RETRY_POLICY, NOTICE_KIND: RETRY_POLICY}
+
+    def inbox_rows(
+        self, inbox_id: str, devices: Iterable[Device], at_ms: int
+    ) -> list[OutboxMessage]:
+        """The `mtoken.inboxMessage.new` rows of a new inbox message (inbox/service.py)."""
+        return inbox_rows(inbox_id, devices, at_ms, self.available)
 
     async def keep(self, beat: Beat) -> None:
         """The background task that owns the transports: says at start which providers are
@@ -111,15 +135,10 @@ class PushDelivery:
         now = self._clock.now_ms()
         async with self._store.autocommit() as db:
             found = await db.sessions.open_notification(row.realm, message_id)
-            owner = (
-                None
-                if found is None
-                else await db.devices.get(row.realm, found.device.mechanism_uid)
-            )
-        if found is None or owner is None:
+        if found is None:
             return self._skip(row, "no such notification")
-        notification, session = found.notification, found.session
-        device, user = owner
+        # One read: the device as it is now (token, status) comes with the notification.
+        notification, session, device = found.notification, found.session, found.device
         if session.status_at(now) is not SessionStatus.PENDING:
             return self._skip(row, f"the session is {session.status_at(now).wire}")
         if notification.answered_ms is not None:
@@ -127,6 +146,8 @@ class PushDelivery:
         transport = self._transport(device)
         if transport is None:
             return self._skip(row, f"device is {device.status} or served by polling")
+        # The claims read the user's name only: the session's, the very one it was made for.
+        user = User(device.user_id, session.realm, session.username, None, 0)
         claims = push_claims(notification, session, device, user, self._lb_cookie)
         request = prompt_request(notification, session, device, push_jwt(claims, device.secret))
         result = await transport.send(request)
@@ -168,6 +189,24 @@ class PushDelivery:
             return self._skip(row, f"device is {device.status} or served by polling")
         request = finished_request(session, device, str(row.payload["result"]))
         result = await transport.send(request)
+        return await self._outcome(row, request, device, result)
+
+    async def _notice(self, row: OutboxRow) -> Outcome:
+        async with self._store.autocommit() as db:
+            owner = await db.devices.get(row.realm, str(row.payload["mechanismUid"]))
+        if owner is None:
+            return self._skip(row, "no such device")
+        device = owner[0]
+        if self._clock.now_ms() >= int(str(row.payload["expiresMs"])):
+            return self._skip(row, "too late")
+        # A status change is for the device whose status changed, blocked or removed too;
+        # only a dead token (inactive) is never sent to.
+        wanted = bool(row.payload.get("anyStatus")) and device.status is not DeviceStatus.INACTIVE
+        name = route(device, self.available)
+        if name is None or not (wanted or device.status is DeviceStatus.ACTIVE):
+            return self._skip(row, f"device is {device.status} or served by polling")
+        request = notice_request(row.payload, device)
+        result = await self._transports[name].send(request)
         return await self._outcome(row, request, device, result)
 
     # results --------------------------------------------------------------------------------

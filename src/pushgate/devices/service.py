@@ -6,9 +6,10 @@ while the specific reason goes to the log.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pushgate.accounts.model import check_username
@@ -34,6 +35,9 @@ from pushgate.transports.webpush_wire import parse_subscription
 
 log = logging.getLogger("pushgate.devices")
 MAX_PENDING = 50
+# The push token to keep for a (communicationType, app token): with SNS the endpoint ARN made
+# from it (delivery/endpoints.py). Called before the transaction: no network inside one.
+PushEndpoint = Callable[[str, str], Awaitable[str]]
 DEFAULT_DEVICE_NAME = "Push Device"  # what AM names every push device profile
 
 
@@ -60,7 +64,9 @@ class DeviceService:
         *,
         followers: Sequence[Follower] = (),
         on_outbox: Callable[[], None] = lambda: None,
+        push_endpoint: PushEndpoint | None = None,
     ) -> None:
+        self._push_endpoint = push_endpoint
         self._followers = tuple(followers)  # their rows commit with the registration
         self._on_outbox = on_outbox
         self._store = store
@@ -88,6 +94,7 @@ class DeviceService:
     async def register(self, realm: str, request: dm.MessageRequest) -> Device:
         now = self._clock.now_ms()
         message_id = str(request.message_id)
+        token = await self._registration_token(realm, message_id, request.jwt, now)
         async with self._store.transaction() as tx:
             registration = await tx.devices.get_registration(realm, message_id)
             if registration is None:
@@ -99,6 +106,7 @@ class DeviceService:
                 raise BadDeviceMessage(dm.REFUSED, reason="registration used or expired")
             details = verified.device
             _check_push_channel(details)
+            details = _with_token(details, token)
             device = Device(
                 id=registration.device_id,
                 realm=realm,
@@ -148,6 +156,7 @@ class DeviceService:
 
     async def refresh(self, realm: str, request: dm.RefreshRequest) -> None:
         now = self._clock.now_ms()
+        token = await self._refresh_token(realm, request)
         async with self._store.transaction() as tx:
             found = await tx.devices.get(realm, request.mechanism_uid)
             if found is None or found[1].username != request.username:
@@ -158,6 +167,7 @@ class DeviceService:
                 raise BadDeviceMessage(dm.REFUSED, reason=f"device is {device.status}")
             details = dm.verify_refresh(request.jwt, device.secret, request.mechanism_uid)
             _check_push_channel(details)
+            details = _with_token(details, token)
             # A refresh has no challenge, so the JWT itself is made single-use. A device that
             # re-sends its last refresh (its answer got lost) changes nothing and gets its 200;
             # an older one that would roll the token back is refused.
@@ -192,6 +202,37 @@ class DeviceService:
                 }
             },
         )
+
+    async def _registration_token(
+        self, realm: str, message_id: str, jwt: str, now: int
+    ) -> str | None:
+        """With a push endpoint (SNS): the token to keep, from a verified registration read
+        before the transaction; None without one, or when the transaction will refuse."""
+        if self._push_endpoint is None:
+            return None
+        async with self._store.autocommit() as db:
+            registration = await db.devices.get_registration(realm, message_id)
+        if registration is None or registration.completed_ms is not None:
+            return None
+        if registration.expires_ms <= now:
+            return None
+        verified = dm.verify_registration(jwt, registration.secret, registration.challenge)
+        _check_push_channel(verified.device)
+        details = verified.device
+        return await self._push_endpoint(details.communication_type, details.device_id)
+
+    async def _refresh_token(self, realm: str, request: dm.RefreshRequest) -> str | None:
+        if self._push_endpoint is None:
+            return None
+        async with self._store.autocommit() as db:
+            found = await db.devices.get(realm, request.mechanism_uid)
+        if found is None or found[1].username != request.username:
+            return None
+        if found[0].status not in (DeviceStatus.ACTIVE, DeviceStatus.INACTIVE):
+            return None
+        details = dm.verify_refresh(request.jwt, found[0].secret, request.mechanism_uid)
+        _check_push_channel(details)
+        return await self._push_endpoint(details.communication_type, details.device_id)
 
     async def pending(self, realm: str, request: dm.PollRequest) -> list[PendingPush]:
         now = self._clock.now_ms()
@@ -228,6 +269,11 @@ def _check_push_channel(details: dm.DeviceDetails) -> None:
         parse_subscription(details.device_id)
     except ValueError as exc:
         raise BadDeviceMessage(dm.REFUSED, reason=f"not a push subscription: {exc}") from None
+
+
+def _with_token(details: dm.DeviceDetails, token: str | None) -> dm.DeviceDetails:
+    # The token made before the transaction from this same JWT (an SNS endpoint ARN).
+    return details if token is None else dataclasses.replace(details, device_id=token)
 
 
 def _already_applied(device: Device, details: dm.DeviceDetails) -> bool:

@@ -146,14 +146,50 @@ class DeviceClient:
         raise SimulatorError("push matches no mechanism on this device")
 
     async def approve(
-        self, notification: Notification, *, number: int | None = None, detail: str | None = None
+        self,
+        notification: Notification,
+        *,
+        number: int | None = None,
+        detail: str | None = None,
+        code: str | None = None,
+        operation_data: str | None = None,
     ) -> Notification:
-        return await self._answer(notification, True, number, detail)
+        """Approve: `number` picked on a challenge, `code` typed on a code push. A push with an
+        operation is bound to its data (`operationHash`) unless `operation_data` says the
+        device showed something else."""
+        mechanism = self.device.mechanism(notification.mechanism_uid)
+        body = answer_body(
+            mechanism,
+            notification.message_id,
+            notification.jwt,
+            True,
+            number,
+            detail,
+            code=code,
+            operation_data=operation_data,
+        )
+        return await self._answer(mechanism, notification, body)
 
     async def deny(
-        self, notification: Notification, *, number: int | None = None, detail: str | None = None
+        self,
+        notification: Notification,
+        *,
+        number: int | None = None,
+        detail: str | None = None,
+        deny_reason: str | None = None,
     ) -> Notification:
-        return await self._answer(notification, False, number, detail)
+        """Deny, saying why if `deny_reason` is given (UNEXPECTED_OPERATION: "this wasn't me")."""
+        mechanism = self.device.mechanism(notification.mechanism_uid)
+        body = answer_body(
+            mechanism,
+            notification.message_id,
+            notification.jwt,
+            False,
+            number,
+            detail,
+            deny_reason=deny_reason,
+        )
+        return await self._answer(mechanism, notification, body)
 
     async def refresh(
         self,
@@ -176,12 +212,8 @@ class DeviceClient:
         )
 
     async def _answer(
-        self, notification: Notification, approve: bool, number: int | None, detail: str | None
+        self, mechanism: Mechanism, notification: Notification, body: Mapping[str, str]
     ) -> Notification:
-        mechanism = self.device.mechanism(notification.mechanism_uid)
-        body = answer_body(
-            mechanism, notification.message_id, notification.jwt, approve, number, detail
-        )
         await self._expect_empty(mechanism.authenticate_url, body, mechanism.lb_cookie)
         self.device = self.device.with_answered(notification.message_id)
         return replace(notification, answered=True)

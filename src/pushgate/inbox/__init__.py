@@ -1,0 +1,1 @@
+"""The message inbox (PowerAuth mobile token inbox; issue 8)."""
