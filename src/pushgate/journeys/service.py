@@ -15,17 +15,16 @@ opt-outs, imported trees) through `tx.journeys`. A step of the REST layer is one
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
-from pushgate.accounts.model import RealmPolicy, User, check_username, normalize_realm
+from pushgate.accounts.model import User, check_username, normalize_realm
 from pushgate.accounts.service import require_realm
 from pushgate.audit.model import AuditEntry
-from pushgate.changes import Follower, UserChange, UserEvent, follow
 from pushgate.clock import Clock
 from pushgate.devices.enrollment import QrSettings, registration_uri
 from pushgate.devices.model import PendingRegistration
@@ -54,7 +53,6 @@ from pushgate.journeys.model import StoredTree
 from pushgate.journeys.nodes.base import RequestInfo
 from pushgate.journeys.state import JourneyState
 from pushgate.journeys.tree import Tree, check_tree_name, load_tree
-from pushgate.outbox.model import OutboxMessage
 from pushgate.protocol import qr
 from pushgate.sessions.model import Content, SessionStatus
 from pushgate.sessions.service import NewSession, SessionService
@@ -75,10 +73,6 @@ _PUSH_STATES = {
 }
 
 
-async def _default_policy(realm: str) -> RealmPolicy:
-    return RealmPolicy()
-
-
 @dataclass(frozen=True, slots=True)
 class TreeInfo:
     name: str
@@ -95,19 +89,12 @@ class JourneyService:
         sessions: SessionService,
         devices: DeviceService,
         qr_settings: QrSettings,
-        *,
-        followers: Sequence[Follower] = (),
-        on_outbox: Callable[[], None] = lambda: None,
-        policies: Callable[[str], Awaitable[RealmPolicy]] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._sessions = sessions
         self._devices = devices
         self._qr = qr_settings
-        self._followers = tuple(followers)  # for the lock a wrong password may cause
-        self._on_outbox = on_outbox
-        self._policies = policies or _default_policy
         self._hasher = PasswordHasher()
         self._trees: dict[tuple[str, str], tuple[Tree, int]] = {}
 
@@ -352,35 +339,14 @@ class JourneyService:
             )
 
     async def _record_failure(self, realm: str, username: str, why: str) -> None:
-        """One more consecutive failure toward the realm's lock, as `/v1`'s denials count:
-        at the limit, the lock with its audit entry and its followers' rows, in one commit."""
-        policy = await self._policies(realm)
+        """One more consecutive failure toward the realm's lock, counted as `/v1`'s denials
+        are (the same lock, the same webhooks)."""
+        found = await self._user(realm, username)
+        if found is None:
+            return
         now = self._clock.now_ms()
-        outbox: tuple[OutboxMessage, ...] = ()
-        async with self._store.transaction() as tx:
-            found = await self._user(realm, username, tx)
-            if found is None:
-                return
-            user = await tx.accounts.record_failure(found.id, now, policy.lock_after_failures)
-            await tx.audit.append(AuditEntry(realm, "journey.failure", found.id, now, {"why": why}))
-            if user is None or user.locked_ms != now:
-                return
-            change = UserChange(UserEvent.LOCKED, realm, user.username, now, None)
-            await tx.audit.append(
-                AuditEntry(
-                    realm,
-                    UserEvent.LOCKED.value,
-                    user.id,
-                    now,
-                    {"username": user.username, "failures": user.failure_count},
-                )
-            )
-            outbox = follow(change, self._followers)
-            if outbox:
-                await tx.outbox.add(outbox, now)
-        log.warning("user locked", extra={"fields": {"realm": realm, "user": found.id}})
-        if outbox:
-            self._on_outbox()
+        audit = AuditEntry(realm, "journey.failure", found.id, now, {"why": why})
+        await self._sessions.count_failure(realm, found.id, found.username, now, audit=audit)
 
     # users ------------------------------------------------------------------------------------
 
@@ -410,8 +376,8 @@ class JourneyService:
 
 
 def journeys_of(services: Services) -> JourneyService:
-    """The journey service over the services' store, sessions and devices, with the same
-    followers the sessions have (until `Services` carries one of its own)."""
+    """The journey service over the services' store, sessions and devices (until `Services`
+    carries one of its own)."""
     settings = services.settings
     return JourneyService(
         services.store,
@@ -419,6 +385,4 @@ def journeys_of(services: Services) -> JourneyService:
         services.sessions,
         services.devices,
         QrSettings(settings.public_base, settings.issuer, settings.lb_cookie),
-        followers=(services.webhooks.follower, services.pushes.follower),
-        policies=services.accounts.realm_policy,
     )

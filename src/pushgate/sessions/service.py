@@ -420,19 +420,33 @@ class SessionService:
         await self._count_failure(session, now)
 
     async def _count_failure(self, session: PushSession, now: int) -> None:
-        """One more consecutive denial or failure for the user; at the realm's limit, a lock
-        with its audit entry and its followers' rows, and the end of the user's pending
-        sessions (a locked user approves nothing: PSD2 RTS art. 4(3)(b) "block"), in one
-        commit."""
-        if session.user_id is None:
-            return
-        policy = await self._policies(session.realm)
+        if session.user_id is not None:
+            await self.count_failure(
+                session.realm, session.user_id, session.username, now, session_id=session.id
+            )
+
+    async def count_failure(
+        self,
+        realm: str,
+        user_id: str,
+        username: str,
+        now: int,
+        *,
+        session_id: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> None:
+        """One more consecutive denial or failure for the user (`audit`, if given, records
+        what failed, in the same commit); at the realm's limit, a lock with its audit entry
+        and its followers' rows, and the end of the user's pending sessions (a locked user
+        approves nothing: PSD2 RTS art. 4(3)(b) "block"), in one commit. Journeys count their
+        failed passwords here too."""
+        policy = await self._policies(realm)
         ended: list[Transition] = []
         async with self._store.transaction() as tx:
-            await tx.sessions.lock_user(session.realm, session.username)
-            user = await tx.accounts.record_failure(
-                session.user_id, now, policy.lock_after_failures
-            )
+            await tx.sessions.lock_user(realm, username)
+            if audit is not None:
+                await tx.audit.append(audit)
+            user = await tx.accounts.record_failure(user_id, now, policy.lock_after_failures)
             if user is None or user.locked_ms != now:
                 return
             limits = await tx.sessions.user_limits(user.realm, user.username, now, 1)
@@ -444,7 +458,7 @@ class SessionService:
                 )
                 if await tx.sessions.commit(move):
                     ended.append(move)
-            change = UserChange(UserEvent.LOCKED, user.realm, user.username, now, session.id)
+            change = UserChange(UserEvent.LOCKED, user.realm, user.username, now, session_id)
             await tx.audit.append(
                 AuditEntry(
                     user.realm,
