@@ -14,6 +14,8 @@ import base64
 import logging
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pushgate.errors import ConfigError
@@ -23,20 +25,34 @@ from pushgate.store.engine import is_postgres, sqlite_path
 log = logging.getLogger("pushgate")
 
 
+def key_location(
+    settings: Settings, configured: str, name: str, beside: Callable[[Path], Path]
+) -> Path | None:
+    """Where a key file of the deployment lives: the configured path; for PostgreSQL `name`
+    in the user's config folder; for SQLite `beside(the database file)`, so that a command
+    run from another folder finds it; None for a database in memory (nothing outlives it)."""
+    if configured:
+        return Path(configured)
+    if is_postgres(settings.database_url):
+        return settings.config_home / "pushgate" / name
+    database = sqlite_path(settings.database_url)
+    if database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return beside(Path(database).absolute())
+
+
+def _beside(database: Path) -> Path:
+    if database.suffix == ".key":
+        return database.with_name(database.name + ".key")
+    return database.with_suffix(".key")
+
+
 def key_file(settings: Settings) -> Path | None:
     """The file the key is read from (and created in), None when there is none to use:
     the key is in PUSHGATE_SECRET_KEY, or the database lives in memory only."""
     if settings.secret_key:
         return None
-    if settings.secret_key_file:
-        return Path(settings.secret_key_file)
-    if is_postgres(settings.database_url):
-        return settings.config_home / "pushgate" / "secret.key"
-    database = sqlite_path(settings.database_url)
-    if database == ":memory:" or database.startswith("file::memory:"):
-        return None
-    path = Path(database).absolute()
-    return path.with_name(path.name + ".key") if path.suffix == ".key" else path.with_suffix(".key")
+    return key_location(settings, settings.secret_key_file, "secret.key", _beside)
 
 
 def key_source(settings: Settings) -> str:
@@ -80,30 +96,37 @@ def load_secret_key(settings: Settings) -> bytes:
     return key
 
 
-def create_key_file(path: Path, *, make_parent: bool = False) -> None:
-    """Write a new key, readable by its owner only. The link makes the creation atomic: of
-    two processes starting at once, one key wins and both read it."""
-    key = base64.b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode() + "\n"
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def create_private_file(
+    path: Path, content: bytes, what: str, *, make_parent: bool = False
+) -> bool:
+    """Write a new file readable by its owner only; False if one exists already. The link
+    makes the creation atomic: of two processes starting at once, one file wins and both read
+    it. ConfigError, naming `what`, if it cannot be written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         if make_parent:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(key)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
             file.flush()
             os.fsync(file.fileno())
         try:
             os.link(temporary, path)
         except FileExistsError:
-            return
+            return False
+        return True
+    except OSError as exc:
+        raise ConfigError(f"cannot create the {what} {path}: {exc.strerror or exc}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def create_key_file(path: Path, *, make_parent: bool = False) -> None:
+    """Write a new secret key, readable by its owner only (unless another process just did)."""
+    key = base64.b64encode(secrets.token_bytes(SECRET_KEY_BYTES)) + b"\n"
+    if create_private_file(path, key, "secret key file", make_parent=make_parent):
         log.warning(
             "created a new secret key; back it up, apart from the database",
             extra={"fields": {"path": str(path)}},
         )
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the secret key file {path}: {exc.strerror or exc}"
-        ) from None
-    finally:
-        temporary.unlink(missing_ok=True)

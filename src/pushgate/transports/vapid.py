@@ -11,7 +11,6 @@ database (`pushgate.db` → `pushgate.vapid.pem`), else `$XDG_CONFIG_HOME/pushga
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushgate.errors import ConfigError
+from pushgate.secret_key import create_private_file, key_location
 from pushgate.settings import Settings
-from pushgate.store.engine import is_postgres, sqlite_path
 from pushgate.transports.webpush_wire import b64url, public_key_bytes
 
 log = logging.getLogger("pushgate")
@@ -30,15 +29,12 @@ KEY_FORM = "a P-256 private key in PEM (`openssl ecparam -name prime256v1 -genke
 
 def key_file(settings: Settings) -> Path | None:
     """The key's file, None for an in-memory database (nothing outlives the process)."""
-    if settings.vapid_private_key_file:
-        return Path(settings.vapid_private_key_file)
-    if is_postgres(settings.database_url):
-        return settings.config_home / "pushgate" / "vapid.pem"
-    database = sqlite_path(settings.database_url)
-    if database == ":memory:" or database.startswith("file::memory:"):
-        return None
-    path = Path(database).absolute()
-    return path.with_name(path.stem + ".vapid.pem")
+    return key_location(
+        settings,
+        settings.vapid_private_key_file,
+        "vapid.pem",
+        lambda database: database.with_name(database.stem + ".vapid.pem"),
+    )
 
 
 class VapidKey:
@@ -88,34 +84,15 @@ class VapidKey:
 
 
 def create_key_file(path: Path, *, make_parent: bool = False) -> None:
-    """Write a new key, readable by its owner only. The link makes the creation atomic: of
-    two processes starting at once, one key wins and both read it."""
+    """Write a new key, readable by its owner only (unless another process just did)."""
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        if make_parent:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return
+    if create_private_file(path, pem, "VAPID key file", make_parent=make_parent):
         log.warning(
             "created a new VAPID key for Web Push; back it up: browsers subscribed with its "
             "public half receive nothing under another key",
             extra={"fields": {"path": str(path)}},
         )
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the VAPID key file {path}: {exc.strerror or exc}"
-        ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
