@@ -41,6 +41,10 @@ class Outbox(Protocol):
         """Mark a leased row done; False if the lease was lost (another worker has it)."""
         ...
 
+    async def complete_many(self, row_ids: Sequence[int], owner: str, now_ms: int) -> None:
+        """Mark leased rows done, those whose lease is still `owner`'s."""
+        ...
+
     async def retry(
         self, row_id: int, owner: str, now_ms: int, next_attempt_ms: int, error: str
     ) -> bool:

@@ -148,7 +148,7 @@ class OutboxWorker:
         done, self._done = self._done, []
         try:
             async with self._store.autocommit() as db:
-                await db.outbox.claim([], self.owner, self._clock.now_ms(), 0, 0, done)
+                await db.outbox.complete_many(done, self.owner, self._clock.now_ms())
         except BaseException:
             self._done = done + self._done
             raise

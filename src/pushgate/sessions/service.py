@@ -31,7 +31,7 @@ from pushgate.errors import (
     Unprocessable,
 )
 from pushgate.protocol import device_messages as dm
-from pushgate.protocol.challenge import new_challenge, number_challenge, numbers_with, typed_code
+from pushgate.protocol.challenge import challenge_number, new_challenge, numbers_with, typed_code
 from pushgate.protocol.encoding import compact_json
 from pushgate.protocol.message_ids import MessageKind, new_message_id
 from pushgate.protocol.push_payload import MAX_CUSTOM_PAYLOAD_BYTES, PushType
@@ -109,7 +109,7 @@ RATE_WINDOW_MS = 60_000
 
 def _answer_code(push_type: PushType) -> str | None:
     if push_type is PushType.CHALLENGE:
-        return str(number_challenge()[1])
+        return str(challenge_number())
     if push_type is PushType.CODE:
         return typed_code()
     return None
@@ -180,7 +180,8 @@ class SessionService:
                 devices = []  # a locked user looks like one without devices (G4)
             code = _answer_code(push_type) if devices else None
             notifications = [
-                self._notification(session_id, device.id, code, now) for device in devices
+                self._notification(session_id, device.id, push_type, code, now)
+                for device in devices
             ]
             # An unknown user and a user without devices look the same to the caller
             # (no user enumeration, ASVS 6.3.8): a session that failed at once.
@@ -265,10 +266,10 @@ class SessionService:
 
     @staticmethod
     def _notification(
-        session_id: str, device_id: str, code: str | None, now_ms: int
+        session_id: str, device_id: str, push_type: PushType, code: str | None, now_ms: int
     ) -> Notification:
         numbers: tuple[int, ...] | None = None
-        if code is not None and len(code) == 2:  # a challenge number
+        if push_type is PushType.CHALLENGE and code is not None:
             numbers = numbers_with(int(code))
         return Notification(
             message_id=new_message_id(MessageKind.AUTHENTICATE, now_ms),

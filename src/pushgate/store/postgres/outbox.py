@@ -43,6 +43,10 @@ CLAIM = (
 _HELD = f" WHERE id = $1 AND lease_owner = $2 AND state = '{PENDING}'"
 _RELEASE = "lease_owner = NULL, lease_until_ms = NULL, updated_ms = $3"
 COMPLETE = f"UPDATE outbox SET state = '{DONE}', {_RELEASE}{_HELD}"
+COMPLETE_MANY = (
+    f"UPDATE outbox SET state = '{DONE}', {_RELEASE}"
+    f" WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = '{PENDING}'"
+)
 RETRY = f"UPDATE outbox SET next_attempt_ms = $4, last_error = $5, {_RELEASE}{_HELD}"
 BURY = f"UPDATE outbox SET state = '{DEAD}', last_error = $4, {_RELEASE}{_HELD}"
 GET = f"SELECT {ROW} FROM outbox WHERE id = $1"
@@ -79,8 +83,7 @@ class PostgresOutbox(Outbox):
         done: Sequence[int] = (),
     ) -> Sequence[OutboxRow]:
         if not kinds or limit <= 0:
-            for row_id in done:
-                await self.complete(row_id, owner, now_ms)
+            await self.complete_many(done, owner, now_ms)
             return []
         found = await self._db.fetch(CLAIM, now_ms, list(kinds), limit, owner, lease_ms, list(done))
         claimed = [rows.outbox_row(row) for row in found]
@@ -90,6 +93,10 @@ class PostgresOutbox(Outbox):
 
     async def complete(self, row_id: int, owner: str, now_ms: int) -> bool:
         return updated_one(await self._db.execute(COMPLETE, row_id, owner, now_ms))
+
+    async def complete_many(self, row_ids: Sequence[int], owner: str, now_ms: int) -> None:
+        if row_ids:
+            await self._db.execute(COMPLETE_MANY, list(row_ids), owner, now_ms)
 
     async def retry(
         self, row_id: int, owner: str, now_ms: int, next_attempt_ms: int, error: str

@@ -63,11 +63,10 @@ class SqliteOutbox:
         done: Sequence[int] = (),
     ) -> Sequence[OutboxRow]:
         await anyio.lowlevel.checkpoint()  # workers claim in a loop: let the event loop in
-        finished = [(row_id, owner, now_ms) for row_id in done]
         if not kinds or limit <= 0:
-            if finished:
-                await self._db.write(lambda c: c.executemany(self._COMPLETE, finished))
+            await self.complete_many(done, owner, now_ms)
             return []
+        finished = [(row_id, owner, now_ms) for row_id in done]
         params = (owner, now_ms + lease_ms, now_ms, limit, json.dumps(list(kinds)))
 
         def work(c: sqlite3.Connection) -> list[Any]:
@@ -89,6 +88,11 @@ class SqliteOutbox:
     async def complete(self, row_id: int, owner: str, now_ms: int) -> bool:
         params = (row_id, owner, now_ms)
         return await self._db.write(lambda c: c.execute(self._COMPLETE, params).rowcount == 1)
+
+    async def complete_many(self, row_ids: Sequence[int], owner: str, now_ms: int) -> None:
+        finished = [(row_id, owner, now_ms) for row_id in row_ids]
+        if finished:
+            await self._db.write(lambda c: c.executemany(self._COMPLETE, finished))
 
     _RETRY = (
         "UPDATE outbox SET next_attempt_ms = ?4, lease_owner = NULL, lease_until_ms = NULL,"
