@@ -211,6 +211,9 @@ async def _race(url: str, message_ids: list[str], index: int, barrier: Barrier) 
                     continue
                 if won:
                     wins.append([session.id, me, move.status.value])
+                # SQLite's busy handler backs off for up to 100 ms, so a writer that never
+                # pauses can take every session before the others wake; a breath lets them in.
+                await anyio.sleep(0.001)
 
         async with anyio.create_task_group() as tasks:
             for task in range(TASKS):
@@ -299,6 +302,7 @@ async def _claim(url: str, index: int, barrier: Barrier) -> dict[str, Any]:
                 if not rows:
                     return
                 claimed.extend(row.id for row in rows)
+                await anyio.sleep(0.001)  # as in _race: let the backed-off writers in
 
         async with anyio.create_task_group() as tasks:
             for task in range(TASKS):
