@@ -3,6 +3,8 @@
 google-auth signs the service account's JWT assertion and exchanges it at the key file's
 `token_uri`. Its refresh is blocking, so it runs in a worker thread, one at a time, and the
 access token is kept until shortly before it expires: one token request per expiry window.
+Sends go through `pushgate.poster` (keep-alive HTTP/1.1, which FCM v1 serves): httpx cost
+half a millisecond of CPU per send, half of a push's whole budget (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from google.oauth2 import service_account
 
 from pushgate.clock import Clock
 from pushgate.errors import ConfigError
+from pushgate.poster import Posted, Poster, PostError
 from pushgate.settings import Settings
 from pushgate.transports.base import (
     MAX_PAYLOAD_BYTES,
@@ -179,8 +182,8 @@ class FcmTransport:
         self._clock = clock
         self._tokens = AccessTokens(config, clock, timeout)
         self._endpoint = f"{config.url.rstrip('/')}/v1/projects/{config.project_id}/messages:send"
-        self._client = httpx.AsyncClient(
-            http2=True, verify=client_ssl_context(config.ca_file), timeout=timeout
+        self._poster = Poster(
+            timeout_seconds=timeout, ssl_context=client_ssl_context(config.ca_file)
         )
 
     async def send(self, request: PushRequest) -> SendResult:
@@ -208,10 +211,11 @@ class FcmTransport:
             token = await self._tokens.current()
         except google.auth.exceptions.GoogleAuthError as exc:
             return _token_failure(exc)
-        response = await self._post(body, token)
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        response = await self._post(content, token)
         if (
-            isinstance(response, httpx.Response)
-            and response.status_code == 401
+            isinstance(response, Posted)
+            and response.status == 401
             # THIRD_PARTY_AUTH_ERROR is the APNs/web key in Firebase's console, not ours.
             and _fcm_error_code(response) != "THIRD_PARTY_AUTH_ERROR"
         ):
@@ -220,23 +224,20 @@ class FcmTransport:
                 token = await self._tokens.rejected(token)
             except google.auth.exceptions.GoogleAuthError as exc:
                 return _token_failure(exc)
-            response = await self._post(body, token)
+            response = await self._post(content, token)
         if isinstance(response, RetryAfter):
             return response
         return self._result(request, response)
 
-    async def _post(self, body: dict[str, Any], token: str) -> httpx.Response | RetryAfter:
+    async def _post(self, content: bytes, token: str) -> Posted | RetryAfter:
+        headers = [("authorization", f"Bearer {token}"), ("content-type", "application/json")]
         try:
-            return await self._client.post(
-                self._endpoint, json=body, headers={"authorization": f"Bearer {token}"}
-            )
-        except httpx.TimeoutException as exc:
-            return RetryAfter(None, f"FCM did not answer in time ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return RetryAfter(None, f"FCM connection failed: {type(exc).__name__}: {exc}")
+            return await self._poster.post(self._endpoint, headers, content)
+        except PostError as exc:
+            return RetryAfter(None, f"FCM connection failed: {exc}")
 
-    def _result(self, request: PushRequest, response: httpx.Response) -> SendResult:
-        status = response.status_code
+    def _result(self, request: PushRequest, response: Posted) -> SendResult:
+        status = response.status
         if status == 200:
             name = _json(response).get("name")
             return Delivered(name if isinstance(name, str) else None)
@@ -245,9 +246,7 @@ class FcmTransport:
         if code in _TOKEN_GONE_CODES or (status == 400 and _invalid_token(response)):
             return TokenGone(where)
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(
-                response.headers.get("retry-after"), self._clock.now_ms()
-            )
+            retry_after = parse_retry_after(response.retry_after, self._clock.now_ms())
             return RetryAfter(retry_after, where)
         if status in (401, 403):
             log.error("FCM refused our credentials: %s (check PUSHGATE_FCM_*)", where)
@@ -255,7 +254,7 @@ class FcmTransport:
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
-            await self._client.aclose()
+            await self._poster.aclose()
             self._tokens.close()
 
 
@@ -271,37 +270,37 @@ def _token_failure(exc: google.auth.exceptions.GoogleAuthError) -> SendResult:
     return Rejected(reason)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: Posted) -> dict[str, Any]:
     try:
-        document = json.loads(response.content)
+        document = json.loads(response.body)
     except ValueError:
         return {}
     return document if isinstance(document, dict) else {}
 
 
-def _error(response: httpx.Response) -> dict[str, Any]:
+def _error(response: Posted) -> dict[str, Any]:
     error = _json(response).get("error")
     return error if isinstance(error, dict) else {}
 
 
-def _details(response: httpx.Response) -> list[dict[str, Any]]:
+def _details(response: Posted) -> list[dict[str, Any]]:
     details = _error(response).get("details")
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
-def _fcm_error_code(response: httpx.Response) -> str:
+def _fcm_error_code(response: Posted) -> str:
     for detail in _details(response):
         if detail.get("@type") == _FCM_ERROR and isinstance(detail.get("errorCode"), str):
             return str(detail["errorCode"])
     return ""
 
 
-def _status(response: httpx.Response) -> str:
+def _status(response: Posted) -> str:
     status = _error(response).get("status")
     return status if isinstance(status, str) else ""
 
 
-def _invalid_token(response: httpx.Response) -> bool:
+def _invalid_token(response: Posted) -> bool:
     """A 400 INVALID_ARGUMENT about the token itself (§2: treat the token as dead)."""
     for detail in _details(response):
         if detail.get("@type") != _BAD_REQUEST:

@@ -28,7 +28,7 @@ from pushgate.webhooks.model import (
     retry_after_ms,
     retry_delay_ms,
 )
-from pushgate.webhooks.poster import Poster, PostError, split_url
+from pushgate.poster import Poster, PostError, split_url
 
 USER_AGENT = "pushgate-webhooks/1"
 

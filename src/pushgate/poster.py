@@ -1,11 +1,12 @@
-"""A small HTTP/1.1 client for webhook deliveries: one POST, its status and `Retry-After`.
+"""A small HTTP/1.1 client for webhook deliveries and FCM sends: one POST, its status,
+`Retry-After` and a short body.
 
-A delivery needs nothing of a general client (no redirects, cookies, auth, HTTP/2, decoding),
-and httpx's layers cost about 1.5 ms of CPU per POST, more than the rest of a push cycle's
-webhook work together (docs/PERFORMANCE.md, issue 7). This is h11's state machine over anyio
-streams with a keep-alive pool per origin. A response body is drained up to `DRAIN_BYTES` and
-dropped, so that the connection serves the next delivery; a longer one closes it, so a
-receiver cannot make pushgate read or buffer much.
+Neither needs anything of a general client (no redirects, cookies, HTTP/2, decoding), and
+httpx's layers cost about 1.5 ms of CPU per POST, more than the rest of a push cycle's webhook
+or FCM work together (docs/PERFORMANCE.md, issues 7 and 8). This is h11's state machine over
+anyio streams with a keep-alive pool per origin. A response body is read up to `DRAIN_BYTES`
+so that the connection serves the next request; a longer one is cut there and closes the
+connection, so a peer cannot make pushgate read or buffer much.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class PostError(Exception):
 class Posted:
     status: int
     retry_after: str | None
+    body: bytes = b""  # at most DRAIN_BYTES of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +104,22 @@ class _Connection:
         for name, value in event.headers:
             if name == b"retry-after":
                 retry_after = value.decode("latin-1")
-        posted = Posted(event.status_code, retry_after)
-        drained = 0
+        status, answer, kept = event.status_code, bytearray(), True
         while True:
             part = await self._next_event()
             if isinstance(part, h11.Data):
-                drained += len(part.data)
-                if drained > DRAIN_BYTES:
-                    return posted, False
+                answer += part.data
+                if len(answer) > DRAIN_BYTES:
+                    kept = False
+                    break
             elif isinstance(part, h11.EndOfMessage):
                 break
             else:
-                return posted, False  # closed mid-body: the status stands, the connection not
+                kept = False  # closed mid-body: the status stands, the connection not
+                break
+        posted = Posted(status, retry_after, bytes(answer[:DRAIN_BYTES]))
+        if not kept:
+            return posted, False
         if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
             self.h11.start_next_cycle()
             return posted, True

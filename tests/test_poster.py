@@ -1,4 +1,4 @@
-"""The webhook poster against raw loopback HTTP/1.1 servers: keep-alive, bodies it drains or
+"""The poster (webhooks, FCM) against raw loopback HTTP/1.1 servers: keep-alive, bodies it drains or
 refuses to read, chunked and closing responses, a kept connection the receiver dropped,
 timeouts, refused connections and HTTPS with a private CA."""
 
@@ -15,8 +15,8 @@ import h11
 import pytest
 from anyio.streams.tls import TLSStream
 
+from pushgate.poster import DRAIN_BYTES, Poster, PostError, split_url
 from pushgate.transports.tls import client_ssl_context
-from pushgate.webhooks.poster import DRAIN_BYTES, Poster, PostError, split_url
 from tests.transports.certs import make_pki
 
 Reply = Callable[[h11.Request, bytes], Awaitable[list[h11.Event] | None]]
@@ -135,9 +135,11 @@ async def test_a_short_body_is_drained_and_a_long_one_closes_the_connection() ->
     receiver = Receiver(reply)
     poster = Poster(timeout_seconds=5)
     async with receiving(receiver) as url:
-        statuses = [(await poster.post(url, HEADERS, b"{}")).status for _ in range(3)]
+        posted = [await poster.post(url, HEADERS, b"{}") for _ in range(3)]
         await poster.aclose()
-    assert statuses == [200, 200, 200]
+    assert [p.status for p in posted] == [200, 200, 200]
+    # The body is kept up to DRAIN_BYTES: a longer one is cut there.
+    assert [p.body for p in posted] == [b"x" * 1000, b"y" * DRAIN_BYTES, b"z"]
     assert receiver.connections == 2  # the long body cost its connection, the short one not
 
 
@@ -156,7 +158,7 @@ async def test_chunked_and_closing_responses() -> None:
         assert await poster.post(url, HEADERS, b"{}") == await poster.post(url, HEADERS, b"{}")
         posted = await poster.post(url, HEADERS, b"{}")
         await poster.aclose()
-    assert (posted.status, posted.retry_after) == (503, "7")
+    assert (posted.status, posted.retry_after, posted.body) == (503, "7", b"busy now")
     assert receiver.connections == 1
 
     closing = Receiver(_ok(200, b"bye", connection="close"))
