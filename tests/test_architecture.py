@@ -262,6 +262,11 @@ def test_click_only_in_cli() -> None:
     assert _offenders(_outside("cli"), "click") == []
 
 
+def test_prometheus_client_only_in_metrics() -> None:
+    # The services count through hooks the wiring hands them (issue 10).
+    assert _offenders(_outside("metrics"), "prometheus_client") == []
+
+
 def test_simulator_uses_only_the_protocol() -> None:
     allowed = ("pushgate.protocol", "pushgate.errors", "pushgate.clock", "pushgate.simulator")
     offenders = [

@@ -1,6 +1,7 @@
 """The background runtime: every long-running task of a process, in one anyio task group
-(DESIGN.md layer 5, STYLE.md §15): the expiry sweeper, the cross-process listener and the
-outbox worker. Started by the app's lifespan, or without HTTP by `pushgate worker`.
+(DESIGN.md layer 5, STYLE.md §15): the expiry sweeper, the cross-process listener, the
+outbox worker and the retention purge. Started by the app's lifespan, or without HTTP by
+`pushgate worker`.
 
 Each task is supervised: any error (a lost database, a network failure, a bug) is logged in
 one line and the task restarts after a backoff that grows to `MAX_BACKOFF_SECONDS`, so no
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import anyio
 
 from pushgate.errors import PushgateError
+from pushgate.retention.service import RetentionService
 from pushgate.services import Services
 
 log = logging.getLogger("pushgate.background")
@@ -50,6 +52,12 @@ class Background:
             "outbox": services.outbox_worker.run,
             "webhooks": services.webhooks.refresher(),  # the subscriptions' snapshot
             "pushes": services.pushes.keep,  # owns the push transports, closes them at the end
+            "purge": RetentionService(  # old sessions, audit and outbox rows (docs/AUDIT.md)
+                services.store,
+                services.clock,
+                batch=services.settings.purge_batch,
+                interval_seconds=services.settings.purge_interval_seconds,
+            ).run,
         }
         self._health = {name: TaskHealth(since=time.time()) for name in self._tasks}
         self.started = False

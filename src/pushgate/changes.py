@@ -33,9 +33,9 @@ class SessionChange:
 
 @dataclass(frozen=True, slots=True)
 class DeviceChange:
-    """A device registered or removed."""
+    """A device registered, removed, blocked or unblocked."""
 
-    type: Literal["device.registered", "device.removed"]
+    type: Literal["device.registered", "device.removed", "device.blocked", "device.unblocked"]
     device: Device
     username: str
     at_ms: int

@@ -3,6 +3,10 @@
 Callers pass fields with `extra={"fields": {...}}`. Nothing secret is ever passed: no shared
 secrets, challenges, JWTs or whole push tokens (`devices.model.redact_token` shortens tokens),
 and a test greps the logs of an end-to-end run to keep it so.
+
+A JSON line carries `ts` (ISO 8601, UTC, milliseconds) and, within an HTTP request, the
+request's id (`requestId`, also its `X-Request-Id` header: api/observe.py sets `REQUEST_ID`),
+so that every line of one request can be found (docs/OPERATIONS.md, "Logs").
 """
 
 from __future__ import annotations
@@ -10,17 +14,32 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from contextvars import ContextVar
 from typing import Any
+
+# The id of the HTTP request being served, None outside one (background tasks, the CLI).
+REQUEST_ID: ContextVar[str | None] = ContextVar("pushgate_request_id", default=None)
+
+
+def iso_utc(created: float) -> str:
+    """`2026-12-02T07:24:50.123Z` for a `time.time()` value."""
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
+            "ts": iso_utc(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["requestId"] = request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -35,6 +54,9 @@ class TextFormatter(logging.Formatter):
         extra = ""
         if isinstance(fields, dict):
             extra = " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            extra += f" requestId={request_id}"
         line = f"{record.levelname.lower():7} {record.name}: {record.getMessage()}{extra}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -50,13 +50,28 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     # Empty: beside the SQLite database, or a per-user default for PostgreSQL (secret_key.py).
     secret_key_file: str = ""
+    # How often a running process looks whether its key file changed (a rotation added a key,
+    # docs/KEYS.md); a value naming a key it lacks makes it look at once.
+    secret_key_check_seconds: PositiveSeconds = 2.0
     public_url: str = DEFAULT_PUBLIC_URL
+    # The reverse proxies and load balancers whose X-Forwarded-For / Forwarded / X-Real-IP
+    # headers are believed (forwarded.py): comma-separated addresses or CIDR networks.
+    # Empty: none; the client is the TCP peer and those headers are ignored (anyone can send them).
+    trusted_proxies: str = ""
     # Shown by the authenticator app as the account's issuer. Keep its base64url free of
     # '-' and '_': legacy iOS decodes QR text params with standard Base64 (spec §2).
     issuer: str = "pushgate"
     # Sent back by devices as a Cookie header; the Ping SDKs refuse a QR code without `l`.
     lb_cookie: str = "amlbcookie=01"
     registration_ttl_seconds: Positive = 300
+    # Journeys' REST API (docs/JOURNEYS.md "The REST API"): how long a login session
+    # (iPlanetDirectoryPro) lasts; origins allowed to call /json/ with credentials (CORS),
+    # comma-separated, exact (`https://app.example.com`); empty: no cross-origin calls.
+    login_session_seconds: Positive = 7200
+    cors_origins: str = ""
+    # How long a Push Wait step is held for its push to end: under the SDKs' request timeout
+    # (the JS SDK's is 5 s).
+    journey_hold_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 3.0
     default_session_ttl_seconds: Positive = 86_400  # UnifyID's default (seed 003)
     max_session_ttl_seconds: Positive = 30 * 86_400
     max_body_bytes: Positive = 64 * 1024
@@ -77,6 +92,10 @@ class Settings(BaseSettings):
     outbox_batch: Positive = 50
     outbox_max_attempts: Positive = 10
     outbox_poll_seconds: PositiveSeconds = 1.0
+    # The retention purge (docs/AUDIT.md "Retention"): a round this often, deleting at most
+    # this many rows of each kind per statement.
+    purge_interval_seconds: PositiveSeconds = 3600.0
+    purge_batch: Positive = 1000
     # Webhooks (docs/WEBHOOKS.md): hosts a webhook URL may name, comma-separated, exact or
     # `*.domain` (empty: any host, loopback and private addresses too); one attempt's timeout.
     webhook_allowed_hosts: str = ""
@@ -108,6 +127,8 @@ class Settings(BaseSettings):
     sns_google_arn: str = ""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
+    # When set, `/metrics` answers only `Authorization: Bearer <this token>` (docs/OPERATIONS.md).
+    metrics_token: str = Field(default="", repr=False)
     # Not a setting: $XDG_CONFIG_HOME as `load_settings` found it, for the PostgreSQL default
     # key file (secret_key.py), so that worker processes need not read the environment.
     _xdg_config_home: str | None = PrivateAttr(default=None)
@@ -136,7 +157,7 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _secret_key(cls, value: str) -> str:
-        if value and decode_secret_key(value) is None:
+        if value and decode_key_ring(value) is None:
             raise ValueError(SECRET_KEY_FORM)
         return value
 
@@ -146,6 +167,14 @@ class Settings(BaseSettings):
         url = urlsplit(value)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError("an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        from pushgate.forwarded import trusted_networks
+
+        trusted_networks(value)  # ValueError names the bad entry
         return value
 
     @field_validator("tls_ca_file", "apns_key_file", "fcm_credentials_file")
@@ -277,6 +306,16 @@ def decode_secret_key(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return key if len(key) == SECRET_KEY_BYTES else None
+
+
+def decode_key_ring(text: str) -> tuple[bytes, ...] | None:
+    """The keys of a key ring (docs/KEYS.md): keys separated by commas or on lines of their
+    own, the first the one that seals; `#` starts a comment line. None if any is no key."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    keys = [decode_secret_key(part) for line in lines for part in line.split(",") if part.strip()]
+    if not keys or any(key is None for key in keys):
+        return None
+    return tuple(key for key in keys if key is not None)
 
 
 def redact_url(url: str) -> str:

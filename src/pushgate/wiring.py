@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from starlette.applications import Starlette
 
 from pushgate.accounts.service import AccountService
+from pushgate.admin.service import AdminService
 from pushgate.api.app import create_app
 from pushgate.background import Background
 from pushgate.clock import Clock, SystemClock
@@ -17,9 +18,13 @@ from pushgate.devices.enrollment import QrSettings
 from pushgate.devices.service import DeviceService
 from pushgate.errors import PushgateError, Unavailable
 from pushgate.inbox.service import InboxService
+from pushgate.journeys.auth_id import AuthIds
+from pushgate.journeys.service import JourneyService
+from pushgate.logins.service import LoginService
+from pushgate.metrics import Metrics
 from pushgate.outbox.model import RetryPolicy
 from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker, WorkerSettings
-from pushgate.secret_key import load_secret_key
+from pushgate.secret_key import key_ring_source, load_secret_key
 from pushgate.services import Services
 from pushgate.sessions.events import SessionEvents
 from pushgate.sessions.machine import Follower
@@ -55,8 +60,9 @@ def build_services(
 ) -> Services:
     clock = clock or SystemClock()
     store = open_store(settings)
+    metrics = Metrics()
     qr = QrSettings(settings.public_base, settings.issuer, settings.lb_cookie)
-    events = SessionEvents()
+    events = SessionEvents(clock.now_ms)
     doorbell = Doorbell()
     webhooks = WebhookService(
         store,
@@ -68,44 +74,54 @@ def build_services(
     )
     followers = (*followers, webhooks.follower)
     vapid = VapidKey.from_settings(settings)
+
+    async def undelivered(realm: str, session_id: str) -> None:
+        await sessions.undelivered(realm, session_id)  # bound below: pushes come first
+
     pushes = PushDelivery(
         store,
         clock,
         push_transports(settings, clock, vapid),
         lb_cookie=settings.lb_cookie,
         on_outbox=doorbell.ring,
+        on_result=metrics.delivery,
+        on_undelivered=undelivered,
     )
     followers = (*followers, pushes.follower)
     accounts = AccountService(store, clock, api_key_cache_seconds=settings.api_key_cache_seconds)
     handlers = {**handlers, **webhooks.handlers}
     handlers = {**handlers, **pushes.handlers}
+    sessions = SessionService(
+        store,
+        clock,
+        events,
+        default_ttl_seconds=settings.default_session_ttl_seconds,
+        max_ttl_seconds=settings.max_session_ttl_seconds,
+        wait_recheck_seconds=settings.wait_recheck_seconds,
+        followers=followers,
+        on_outbox=doorbell.ring,
+        policies=accounts.realm_policy,
+        observe=metrics.session_changed,
+    )
+    devices = DeviceService(
+        store,
+        clock,
+        qr,
+        registration_ttl=settings.registration_ttl_seconds,
+        skew=settings.device_clock_skew_seconds,
+        followers=followers,
+        on_outbox=doorbell.ring,
+        push_endpoint=pushes.push_endpoint,
+    )
     return Services(
         settings=settings,
         clock=clock,
         store=store,
         accounts=accounts,
-        devices=DeviceService(
-            store,
-            clock,
-            qr,
-            registration_ttl=settings.registration_ttl_seconds,
-            skew=settings.device_clock_skew_seconds,
-            followers=followers,
-            on_outbox=doorbell.ring,
-            push_endpoint=pushes.push_endpoint,
-        ),
-        sessions=SessionService(
-            store,
-            clock,
-            events,
-            default_ttl_seconds=settings.default_session_ttl_seconds,
-            max_ttl_seconds=settings.max_session_ttl_seconds,
-            wait_recheck_seconds=settings.wait_recheck_seconds,
-            followers=followers,
-            on_outbox=doorbell.ring,
-            policies=accounts.realm_policy,
-        ),
+        devices=devices,
+        sessions=sessions,
         events=events,
+        metrics=metrics,
         outbox_worker=OutboxWorker(
             store,
             clock,
@@ -129,6 +145,18 @@ def build_services(
             announce=pushes.inbox_rows,
             on_outbox=doorbell.ring,
         ),
+        journeys=JourneyService(store, clock, sessions, devices, qr),
+        logins=LoginService(store, clock, lifetime_seconds=settings.login_session_seconds),
+        # The key open_store sealed with (a database in memory gets a fresh one per call,
+        # which nothing outlives either).
+        auth_ids=AuthIds(load_secret_key(settings)),
+        admin=AdminService(
+            store,
+            clock,
+            key_cache_seconds=settings.api_key_cache_seconds,
+            followers=followers,
+            on_outbox=doorbell.ring,
+        ),
     )
 
 
@@ -148,7 +176,8 @@ def push_transports(settings: Settings, clock: Clock, vapid: VapidKey) -> dict[s
 
 
 def open_store(settings: Settings) -> Store:
-    sealer = Sealer(load_secret_key(settings))
+    keys, source = key_ring_source(settings)  # the key file is watched: docs/KEYS.md
+    sealer = Sealer(*keys, source=source)
     if is_postgres(settings.database_url):
         return PostgresStore(settings.database_url, sealer, pool_size=settings.db_pool_size)
     return SqliteStore(settings.database_url, sealer)
@@ -178,4 +207,6 @@ def build_app(settings: Settings) -> Starlette:
     """The ASGI app of one server process (`pushgate serve` calls it in every worker)."""
     services = build_services(settings)
     services.vapid.load()  # the Web Push key: made on first start, a bad file fails it
-    return create_app(services, background=Background(services))
+    return create_app(
+        services, background=Background(services), schema_head=migrate.head_revision()
+    )

@@ -22,6 +22,9 @@ DEFAULTS = {
     "lockAfterFailures": 5,
     "createsPerMinute": 10,
     "onePendingPerUser": True,
+    "sessionRetentionDays": 30,
+    "auditRetentionDays": 365,
+    "outboxRetentionDays": 7,
 }
 
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from pushgate.journeys import effects as fx
 from pushgate.simulator import refresh_body
 from tests.api.helpers import Api
 from tests.delivery.conftest import Providers, register
@@ -136,10 +137,45 @@ async def test_a_refused_push_is_not_retried_and_not_counted(
 
     assert len(providers.pushes("apns")) == 1
     assert await api.count("outbox", kind="push", state="dead") == 1
-    assert await _session_count(api, key, session["id"]) == 0
-    # Only this push failed: the device stays, and polling still shows the prompt.
+    # Its one push failed for good: nobody can answer, so the session ends now, not at its
+    # deadline (PingAM's TRANSMISSION_FAILURE).
+    ended = (await api.get_session(key, session["id"])).json()
+    assert (ended["status"], ended["notificationCount"]) == ("error", 0)
+    assert ended["detail"] == "no push could be delivered"
+    assert await api.pending(phone) == []
+    # A journey waiting on it learns why (its verifier says TRANSMISSION_FAILURE).
+    read = await api.services.journeys.perform("/", fx.ReadPushSession(session["id"]))
+    assert read == fx.PushRead(fx.PushState.UNDELIVERED)
+    # Only this push failed: the device stays, and its next session reaches it.
     assert (await api.device_row(phone.mechanism.mechanism_uid))["status"] == "active"
-    assert len(await api.pending(phone)) == 1
+    assert (await api.create_session(key, "alice"))["notificationCount"] == 1
+
+
+@pytest.mark.parametrize("kind", ["apns", "gcm", "webpush"])
+async def test_a_session_whose_every_push_failed_ends_at_once(
+    api: Api, providers: Providers, kind: str
+) -> None:
+    await api.user("/", "alice")
+    await api.allow_many_sessions()
+    key = await api.key()
+    await register(api, providers, kind, name="dead")
+    await register(api, providers, "apns" if kind != "apns" else "gcm", name="alive")
+    session = await api.create_session(key, "alice")
+    _kill_token(providers, kind, "dead", api.now_ms())
+
+    assert await api.services.outbox_worker.run_once() == 2
+    # One push still counts: the session waits for its answer.
+    still = (await api.get_session(key, session["id"])).json()
+    assert (still["status"], still["notificationCount"]) == ("sent", 1)
+
+    later = await api.create_session(key, "alice")  # reaches the live device only
+    if kind == "apns":
+        providers.fcm.script.append(FcmAnswer(404, "UNREGISTERED"))
+    else:
+        providers.apns.script.append(Answer(410, "Unregistered", timestamp_ms=api.now_ms()))
+    assert await api.services.outbox_worker.run_once() >= 1
+    ended = (await api.get_session(key, later["id"])).json()
+    assert (ended["status"], ended["detail"]) == ("error", "no push could be delivered")
 
 
 async def test_nothing_is_sent_after_the_deadline(api: Api, providers: Providers) -> None:

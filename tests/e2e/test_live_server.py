@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -250,5 +252,16 @@ async def test_user_without_device_gets_error(rp: httpx.AsyncClient) -> None:
 def _assert_logs_keep_secrets(live: LiveServer) -> None:
     text = live.log_path.read_text(encoding="utf-8", errors="replace")
     assert '"event":"session answered"' in text  # the logs were written and searched
+    # What /metrics shows is searched too: its labels are route templates, never raw paths.
+    text += httpx.get(live.base + "/metrics", timeout=10).text
     for secret in live.secrets_seen:
         assert secret not in text, "a secret, challenge, JWT or push token reached the logs"
+    # Issue 10: JSON lines with ISO 8601 UTC times; a request's lines carry its id.
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert records
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]{8}\.\d{3}Z", r["ts"]) for r in records)
+    for record in records:
+        if record["event"] in ("session answered", "request refused") or (
+            record["logger"] == "uvicorn.access"
+        ):
+            assert re.fullmatch(r"[0-9a-f]{32}", record.get("requestId", "")), record

@@ -170,10 +170,14 @@ def test_verifier_outcomes() -> None:
         (fx.PushState.GONE, "FALSE"),
         (fx.PushState.EXPIRED, "EXPIRED"),
         (fx.PushState.PENDING, "WAITING"),
+        (fx.PushState.UNDELIVERED, "FALSE"),
     ]:
         step = run("PushResultVerifierNode", shared=shared, results=(fx.PushRead(state),))
         assert isinstance(step, Outcome) and step.name == outcome
         assert ("pushMessageId" in step.state.shared) is (outcome == "WAITING")
+        # Only a push nobody received says why: PingAM's capture-failure reason.
+        reason = step.state.shared.get("PushAuthFailureReason")
+        assert reason == ("TRANSMISSION_FAILURE" if state is fx.PushState.UNDELIVERED else None)
     with pytest.raises(NodeError):
         run("PushResultVerifierNode")
 

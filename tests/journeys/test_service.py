@@ -13,7 +13,7 @@ import pytest
 from pushgate.journeys.callbacks import InvalidCallbacks
 from pushgate.journeys.engine import Asking, Finished
 from pushgate.journeys.nodes.base import RequestInfo
-from pushgate.journeys.service import JourneyService, journeys_of
+from pushgate.journeys.service import JourneyService
 from pushgate.journeys.state import JourneyState
 from pushgate.journeys.tree import TreeError
 from pushgate.protocol import qr
@@ -34,7 +34,7 @@ def api(client: httpx.AsyncClient, services: Services) -> Api:
 
 @pytest.fixture
 def journeys(services: Services) -> JourneyService:
-    return journeys_of(services)
+    return services.journeys
 
 
 def asking(progress: Asking | Finished) -> Asking:

@@ -103,12 +103,16 @@ async def test_health_check_names_a_task_that_is_not_running(tmp_path: Path) -> 
                 while background.health()["expiry"].state != "retrying":
                     await anyio.sleep(0.01)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                reply = await http.get("/healthz")
+                alive = await http.get("/healthz")
+                reply = await http.get("/readyz")
             tasks.cancel_scope.cancel()
     finally:
         await services.store.aclose()
+    # Issue 10: the process is up (healthz, no database read); it is not ready (readyz).
+    assert alive.status_code == 200
+    assert alive.json()["tasks"]["expiry"]["state"] == "retrying"
     assert reply.status_code == 503
     body = reply.json()
-    assert body["status"] == "degraded"
+    assert body["status"] == "unready"
     assert body["tasks"]["expiry"]["state"] == "retrying"
     assert "no such table" in body["tasks"]["expiry"]["reason"]

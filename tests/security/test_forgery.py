@@ -544,6 +544,6 @@ async def test_b10_registration_secrets_are_32_random_bytes(api: Api) -> None:
 
     phone = await api.register("/", "alice")
     row = await api.device_row(phone.mechanism.mechanism_uid)
-    # version byte + 12-byte nonce + the 32 secret bytes + 16-byte GCM tag
-    assert len(bytes(row["secret"])) == 1 + 12 + 32 + 16
+    # version and key id bytes + 12-byte nonce + the 32 secret bytes + 16-byte GCM tag
+    assert len(bytes(row["secret"])) == 2 + 12 + 32 + 16
     assert phone.mechanism.secret not in bytes(row["secret"])

@@ -81,7 +81,20 @@ SEED: dict[str, list[dict[str, Any]]] = {
             "key_hash": "b" * 64,
             "created_ms": T,
             "revoked_ms": T + 5,
+            "label": "shop — backend",
+            "last_used_ms": T + 4,
         },
+    ],
+    "admin_keys": [
+        {
+            "id": "00000000-0000-4000-8000-0000000000b1",
+            "key_hash": "c" * 64,
+            "scopes": "realms:read users:write",
+            "label": None,
+            "created_ms": T,
+            "revoked_ms": None,
+            "last_used_ms": T + 9,
+        }
     ],
     "registrations": [
         {
@@ -189,6 +202,8 @@ SEED: dict[str, list[dict[str, Any]]] = {
             "event": "session.created",
             "subject": "00000000-0000-4000-8000-0000000000c1",
             "data": '{"notifications": 1}',
+            "actor": "apikey:00000000-0000-4000-8000-0000000000a1",
+            "remote_ip": "2001:db8::7",
         },
         {
             "realm": "/alpha",
@@ -196,6 +211,8 @@ SEED: dict[str, list[dict[str, Any]]] = {
             "event": "session.accepted",
             "subject": "00000000-0000-4000-8000-0000000000c1",
             "data": "{}",
+            "actor": None,
+            "remote_ip": None,
         },
     ],
     "outbox": [
@@ -294,6 +311,18 @@ SEED: dict[str, list[dict[str, Any]]] = {
     "mfa_opt_outs": [
         {"user_id": "00000000-0000-4000-8000-000000000002", "method": "push", "created_ms": T}
     ],
+    "login_sessions": [
+        {
+            "digest": "d" * 64,
+            "realm": "/",
+            "user_id": "00000000-0000-4000-8000-000000000002",
+            "username": "alice",
+            "tree": "PushAuthentication",
+            "created_ms": T,
+            "expires_ms": T + 7_200_000,
+        }
+    ],
+    "journey_steps": [{"step_id": "5" * 32, "expires_ms": T + 300_000}],
 }
 
 

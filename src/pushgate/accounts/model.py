@@ -48,6 +48,11 @@ class RealmPolicy:
     lock_after_failures: int = 5  # consecutive denials and failures that lock the user
     creates_per_minute: int = 10  # per user; beyond: 429 rateLimited
     one_pending_per_user: bool = True  # a new session cancels the user's pending one
+    # Retention (docs/AUDIT.md "Retention"): days before the purge deletes finished sessions
+    # with their notifications (and expired registrations), audit rows, settled outbox rows.
+    session_retention_days: int = 30
+    audit_retention_days: int = 365
+    outbox_retention_days: int = 7
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -56,14 +61,21 @@ class RealmPolicy:
             "lockAfterFailures": self.lock_after_failures,
             "createsPerMinute": self.creates_per_minute,
             "onePendingPerUser": self.one_pending_per_user,
+            "sessionRetentionDays": self.session_retention_days,
+            "auditRetentionDays": self.audit_retention_days,
+            "outboxRetentionDays": self.outbox_retention_days,
         }
 
 
 MAX_LOCK_AFTER_FAILURES = 100  # NIST SP 800-63B's ceiling on consecutive failures
+MAX_RETENTION_DAYS = 3650
 _POLICY_LIMITS = {
     "maxFailureCount": (1, 100),
     "lockAfterFailures": (1, MAX_LOCK_AFTER_FAILURES),
     "createsPerMinute": (1, 10_000),
+    "sessionRetentionDays": (1, MAX_RETENTION_DAYS),
+    "auditRetentionDays": (1, MAX_RETENTION_DAYS),
+    "outboxRetentionDays": (1, MAX_RETENTION_DAYS),
 }
 
 
@@ -97,6 +109,11 @@ def realm_policy(data: Mapping[str, object] | None) -> RealmPolicy:
         lock_after_failures=_bounded(data, "lockAfterFailures", defaults.lock_after_failures),
         creates_per_minute=_bounded(data, "createsPerMinute", defaults.creates_per_minute),
         one_pending_per_user=one_pending,
+        session_retention_days=_bounded(
+            data, "sessionRetentionDays", defaults.session_retention_days
+        ),
+        audit_retention_days=_bounded(data, "auditRetentionDays", defaults.audit_retention_days),
+        outbox_retention_days=_bounded(data, "outboxRetentionDays", defaults.outbox_retention_days),
     )
 
 
@@ -129,6 +146,25 @@ class ApiKey:
     key_hash: str
     created_ms: int
     revoked_ms: int | None = None
+    label: str | None = None
+    last_used_ms: int | None = None  # to the minute (LAST_USED_EVERY_MS)
+
+
+# A key's last use is written at most this often: never a write per request.
+LAST_USED_EVERY_MS = 60_000
+MAX_LABEL = 128
+_LABEL = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,128}")
+
+
+def check_label(label: str | None) -> str | None:
+    """An operator's name for a key (`--label`): shown in lists, so printable text."""
+    if label is None:
+        return None
+    if not _LABEL.fullmatch(label) or label != label.strip():
+        raise InvalidRequest(
+            f"a label is 1-{MAX_LABEL} characters without control characters or outer spaces"
+        )
+    return label
 
 
 def new_api_key() -> str:
@@ -139,3 +175,32 @@ def new_api_key() -> str:
 def hash_api_key(key: str) -> str:
     # The key carries 256 bits of entropy, so a fast hash is enough (no dictionary to guess from).
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RealmContents:
+    """What keeps a realm from being removed (`pushgate realm remove`)."""
+
+    users: int
+    api_keys: int  # not revoked
+    webhooks: int
+    journeys: int  # imported trees
+
+    def blockers(self) -> list[str]:
+        counts = {
+            "users": self.users,
+            "API keys": self.api_keys,
+            "webhooks": self.webhooks,
+            "journeys": self.journeys,
+        }
+        return [f"{count} {name}" for name, count in counts.items() if count]
+
+
+@dataclass(frozen=True, slots=True)
+class UserFacts:
+    """What `pushgate user show` tells beside the user itself."""
+
+    devices: int  # not removed
+    pending_sessions: int
+    recovery_codes: int
+    opt_outs: tuple[str, ...]  # the MFA methods the user skips (journeys' Opt-out node)

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 
 from pushgate.accounts.model import (
+    LAST_USED_EVERY_MS,
     ApiKey,
     Realm,
     RealmPolicy,
     User,
+    check_label,
     check_username,
     hash_api_key,
     new_api_key,
@@ -33,6 +35,7 @@ class IssuedApiKey:
     id: str
     realm: str
     key: str  # shown once, never stored
+    label: str | None = None
 
 
 async def require_realm(tx: UnitOfWork, name: str) -> str:
@@ -59,7 +62,7 @@ class AccountService:
         # Known keys are remembered briefly: a relying party's every request would otherwise
         # cost a database round trip. Unknown keys are never cached (no memory to fill).
         self._key_cache_ms = int(api_key_cache_seconds * 1000)
-        self._known_keys: dict[str, tuple[str, int]] = {}
+        self._known_keys: dict[str, tuple[str, str, int]] = {}  # hash: realm, id, until
         # Realm policies are read on every create: remembered as long as keys are.
         self._policies: dict[str, tuple[RealmPolicy, int]] = {}
 
@@ -101,7 +104,9 @@ class AccountService:
             self._policies[realm] = (policy, now + self._key_cache_ms)
         return policy
 
-    async def set_realm_policy(self, realm_name: str, changes: Mapping[str, object]) -> RealmPolicy:
+    async def set_realm_policy(
+        self, realm_name: str, changes: Mapping[str, object], *, actor: str = "cli"
+    ) -> RealmPolicy:
         """Change some of the realm's settings (camelCase names, as `RealmPolicy.as_json`)."""
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
@@ -112,46 +117,59 @@ class AccountService:
             policy = realm_policy({**found.policy.as_json(), **changes})
             await tx.accounts.set_realm_policy(realm, policy)
             await tx.audit.append(
-                AuditEntry(realm, "realm.updated", realm, now, {"settings": dict(changes)})
+                AuditEntry(realm, "realm.updated", realm, now, {"settings": dict(changes)}, actor)
             )
         self._policies.pop(realm, None)
         return policy
 
-    async def unlock_user(self, realm_name: str, username: str) -> None:
+    async def unlock_user(self, realm_name: str, username: str, *, actor: str = "cli") -> None:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
             if not await tx.accounts.unlock(realm, username):
                 raise NotFound(f"no user {username!r} in realm {realm}")
             await tx.audit.append(
-                AuditEntry(realm, "user.unlocked", username, now, {"username": username})
+                AuditEntry(realm, "user.unlocked", username, now, {"username": username}, actor)
             )
 
-    async def create_api_key(self, realm_name: str) -> IssuedApiKey:
+    async def create_api_key(
+        self, realm_name: str, *, label: str | None = None, actor: str = "cli"
+    ) -> IssuedApiKey:
+        check_label(label)
         key = new_api_key()
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
-            record = ApiKey(str(uuid.uuid4()), realm, hash_api_key(key), now)
+            record = ApiKey(str(uuid.uuid4()), realm, hash_api_key(key), now, label=label)
             await tx.accounts.add_api_key(record)
-            await tx.audit.append(AuditEntry(realm, "apikey.created", record.id, now))
-        return IssuedApiKey(record.id, realm, key)
+            entry = AuditEntry(realm, "apikey.created", record.id, now, {"label": label}, actor)
+            await tx.audit.append(entry)
+        return IssuedApiKey(record.id, realm, key, label)
 
     async def realm_for_api_key(self, key: str | None) -> str:
         """The realm a relying party's key belongs to; Unauthorized for anything else."""
+        return (await self.api_key_holder(key))[0]
+
+    async def api_key_holder(self, key: str | None) -> tuple[str, str]:
+        """The realm and the id of a relying party's key (the id names it in the audit
+        trail); Unauthorized for anything else."""
         if not key or len(key) > _MAX_API_KEY_CHARS:
             raise Unauthorized("a valid X-API-Key header is required")
         key_hash = hash_api_key(key)
         now = self._clock.now_ms()
         cached = self._known_keys.get(key_hash)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached[2] > now:
+            return cached[0], cached[1]
         async with self._store.autocommit() as reader:
             record = await reader.accounts.find_api_key(key_hash)
         if record is None or record.revoked_ms is not None:
             raise Unauthorized("a valid X-API-Key header is required", reason="unknown api key")
+        if record.last_used_ms is None or now - record.last_used_ms >= LAST_USED_EVERY_MS:
+            # At most one write per key per minute (the cache spares most reads, too).
+            async with self._store.autocommit() as writer:
+                await writer.accounts.touch_api_key(record.id, now)
         if self._key_cache_ms > 0:
             if len(self._known_keys) >= _MAX_CACHED_KEYS:
                 self._known_keys.clear()
-            self._known_keys[key_hash] = (record.realm, now + self._key_cache_ms)
-        return record.realm
+            self._known_keys[key_hash] = (record.realm, record.id, now + self._key_cache_ms)
+        return record.realm, record.id

@@ -4,9 +4,8 @@ background runtime (STYLE.md §15: every background task has an owner)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
 
 import anyio
 from starlette.applications import Starlette
@@ -15,30 +14,40 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pushgate.api import device, docs, errors, inbox, openapi, rp_events, rp_sessions, webpush
+from pushgate.api import (
+    account,
+    admin,
+    authenticate,
+    device,
+    docs,
+    errors,
+    health,
+    inbox,
+    openapi,
+    pages,
+    rp_events,
+    rp_sessions,
+    webpush,
+)
 from pushgate.api.guard import Guard
+from pushgate.api.health import Runtime
 from pushgate.api.limits import BodyLimit
+from pushgate.api.observe import Observe
 from pushgate.api.outage import OutageLog
 from pushgate.services import Services
 
 log = logging.getLogger("pushgate.api")
 
 
-class Runtime(Protocol):
-    """The background runtime the lifespan starts (`pushgate.background.Background`)."""
-
-    @property
-    def healthy(self) -> bool: ...
-    def health(self) -> Mapping[str, TaskState]: ...
-    async def run(self) -> None: ...
-
-
-class TaskState(Protocol):
-    def as_json(self) -> dict[str, object]: ...
+__all__ = ["Runtime", "create_app"]
 
 
 def create_app(
-    services: Services, *, close_store: bool = True, background: Runtime | None = None
+    services: Services,
+    *,
+    close_store: bool = True,
+    background: Runtime | None = None,
+    schema_head: str | None = None,  # the migration the database must be at (readyz)
 ) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -51,16 +60,6 @@ def create_app(
         finally:
             if close_store:
                 await services.store.aclose()
-
-    async def healthz(_request: Request) -> JSONResponse:
-        # Up means: the database answers and every background task is running.
-        await services.store.ping()
-        if background is None:
-            return JSONResponse({"status": "ok", "tasks": {}})
-        tasks = {name: h.as_json() for name, h in background.health().items()}
-        if not background.healthy:
-            return JSONResponse({"status": "degraded", "tasks": tasks}, 503)
-        return JSONResponse({"status": "ok", "tasks": tasks})
 
     document = openapi.build(services.settings)
 
@@ -75,13 +74,18 @@ def create_app(
             *rp_sessions.routes,
             *rp_events.routes,
             *device.routes,
+            *authenticate.routes,
             *webpush.routes,
             *inbox.routes,
-            Route("/healthz", healthz),
+            *admin.routes,  # the admin API /admin/... (issue 10)
+            *health.routes(services, background, outage, schema_head=schema_head),
             Route("/openapi.json", openapi_json),
             *docs.routes("pushgate API"),
+            *pages.routes,  # the login and account pages (issue 9)
+            *account.routes,
         ],
         middleware=[
+            Middleware(Observe, metrics=services.metrics),  # request id, duration by route
             Middleware(Guard, outage=outage),
             Middleware(BodyLimit, max_bytes=services.settings.max_body_bytes),
         ],

@@ -74,13 +74,24 @@ def _pushgate_error(request: Request, exc: PushgateError) -> JSONResponse:
         "request refused",
         extra={"fields": {"path": request.url.path, "status": exc.status, "reason": exc.reason}},
     )
-    status = exc.status
-    if is_am_path(request.url.path) and status in (400, 404, 409):
-        status = 400  # AM answers every device-message failure with 400 (spec §4.1)
+    status = _am_status(exc.status) if is_am_path(request.url.path) else exc.status
     response = render(request, status, exc.code, exc.message)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def _am_status(status: int) -> int:
+    # AM answers every device-message failure with 400 (spec §4.1).
+    return 400 if status in (400, 404, 409) else status
+
+
+def device_error(exc: PushgateError) -> JSONResponse:
+    """The CREST answer the handlers below give `exc` on the device face (`/json/...`), for
+    `pushgate action` (cli/ops.py), which runs the device face's code without HTTP."""
+    if isinstance(exc, Unavailable):
+        return crest(503, KEY_MISMATCH if isinstance(exc, SecretKeyMismatch) else UNAVAILABLE)
+    return crest(_am_status(exc.status), exc.message)
 
 
 def _unavailable(request: Request, exc: Unavailable, outage: OutageLog) -> JSONResponse:

@@ -20,7 +20,7 @@ from pushgate.api.outage import OutageLog
 log = logging.getLogger("pushgate.api")
 
 # Paths whose success proves the database answered (every `/v1` and `/json` route reads it).
-_STORAGE_PATHS = ("/v1/", "/json/", "/healthz")
+_STORAGE_PATHS = ("/v1/", "/json/", "/readyz")
 
 
 class Guard:

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pushgate.api.context import services
+from pushgate.api.context import client_ip, services
+from pushgate.audit.model import Origin, apikey_actor
 from pushgate.errors import InvalidRequest, UnsupportedMediaType
 from pushgate.inbox.model import (
     MAX_BODY,
@@ -50,7 +51,7 @@ def message_json(message: InboxMessage, username: str) -> dict[str, object]:
 
 async def post_message(request: Request) -> JSONResponse:
     svc = services(request)
-    realm = await svc.accounts.realm_for_api_key(request.headers.get("x-api-key"))
+    realm, key_id = await svc.accounts.api_key_holder(request.headers.get("x-api-key"))
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType("the body must be application/json")
@@ -59,7 +60,8 @@ async def post_message(request: Request) -> JSONResponse:
     except ValueError as exc:  # ValidationError is one
         raise InvalidRequest(_message(exc)) from exc
     draft = Draft(body.subject, body.summary, body.body, MessageType(body.type))
-    message = await svc.inbox.post(realm, body.user, draft)
+    origin = Origin(apikey_actor(key_id), client_ip(request))
+    message = await svc.inbox.post(realm, body.user, draft, origin)
     return JSONResponse(message_json(message, body.user), status_code=201)
 
 

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pushgate.api.context import services
+from pushgate.api.context import client_ip, services
 from pushgate.api.rp_models import SessionUpdate, session_create
+from pushgate.audit.model import Origin, apikey_actor
 from pushgate.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from pushgate.protocol.encoding import strict_json_object
 from pushgate.protocol.push_payload import PushType
@@ -36,6 +37,14 @@ Model = TypeVar("Model", bound=BaseModel)
 
 async def _realm(request: Request) -> str:
     return await services(request).accounts.realm_for_api_key(request.headers.get("x-api-key"))
+
+
+async def _caller(request: Request) -> tuple[str, Origin]:
+    """The key's realm, and who calls for the audit trail: the key, from the relying party's
+    server (or the proxy in front of it)."""
+    header = request.headers.get("x-api-key")
+    realm, key_id = await services(request).accounts.api_key_holder(header)
+    return realm, Origin(apikey_actor(key_id), client_ip(request))
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -75,7 +84,7 @@ def _wait_seconds(request: Request, limit: int) -> int:
 
 
 async def create_session(request: Request) -> JSONResponse:
-    realm = await _realm(request)
+    realm, origin = await _caller(request)
     svc = services(request)
     limits = svc.settings
     model = session_create(limits.max_session_ttl_seconds, limits.default_session_ttl_seconds)
@@ -102,7 +111,7 @@ async def create_session(request: Request) -> JSONResponse:
         idempotency_key=_idempotency_key(request),
         request_hash=request_hash,
     )
-    session = await svc.sessions.create(realm, new)
+    session = await svc.sessions.create(realm, new, origin)
     return JSONResponse(session_json(session, svc.clock.now_ms()), 201)
 
 
@@ -126,11 +135,11 @@ async def get_session(request: Request) -> JSONResponse:
 
 
 async def update_session(request: Request) -> JSONResponse:
-    realm = await _realm(request)
+    realm, origin = await _caller(request)
     session_id = _session_id(request)
     await _body(request, SessionUpdate)  # only {"status": "canceled"} gets this far
     svc = services(request)
-    session = await svc.sessions.cancel(realm, session_id)
+    session = await svc.sessions.cancel(realm, session_id, origin)
     return JSONResponse(session_json(session, svc.clock.now_ms()))
 
 

@@ -26,12 +26,17 @@ from pushgate.services import Services
 from pushgate.settings import redact_url
 
 DEMO_USER = "demo"
+DEMO_KEY_LABEL = "demo"
 
 
 async def _prepare(services: Services) -> tuple[IssuedApiKey, StartedRegistration]:
     with contextlib.suppress(Conflict):  # a second run reuses the user and its devices
         await services.accounts.create_user("/", DEMO_USER, None)
-    key = await services.accounts.create_api_key("/")
+    # One live demo key at a time: the key of an earlier run is revoked, not left behind.
+    for old in await services.admin.list_api_keys("/"):
+        if old.label == DEMO_KEY_LABEL and old.revoked_ms is None:
+            await services.admin.revoke_api_key(old.id, actor="demo")
+    key = await services.accounts.create_api_key("/", label=DEMO_KEY_LABEL, actor="demo")
     started = await services.devices.start_registration("/", DEMO_USER)
     return key, started
 

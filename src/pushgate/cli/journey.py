@@ -19,7 +19,6 @@ from pushgate.cli.common import (
     run_with_services,
     settings_of,
 )
-from pushgate.journeys.service import journeys_of
 from pushgate.journeys.tree import MAX_TREE_BYTES, check_tree_name, load_tree
 from pushgate.sessions.wire import timestamp
 
@@ -36,7 +35,7 @@ def journey_group() -> None:
 @click.pass_context
 def journey_list(ctx: click.Context, realm: str, as_json: bool) -> None:
     """The realm's journeys, built-in and imported."""
-    found = run_with_services(settings_of(ctx), lambda s: journeys_of(s).list_trees(realm))
+    found = run_with_services(settings_of(ctx), lambda s: s.journeys.list_trees(realm))
     rows = [
         {
             "name": t.name,
@@ -65,7 +64,7 @@ def journey_list(ctx: click.Context, realm: str, as_json: bool) -> None:
 def journey_export(ctx: click.Context, name: str, realm: str, output: TextIO) -> None:
     """Write the journey NAME as JSON (to stdout by default)."""
     check_tree_name(name)
-    text = run_with_services(settings_of(ctx), lambda s: journeys_of(s).export_tree(realm, name))
+    text = run_with_services(settings_of(ctx), lambda s: s.journeys.export_tree(realm, name))
     output.write(text)
 
 
@@ -83,7 +82,7 @@ def journey_import(ctx: click.Context, file: BinaryIO, realm: str, as_json: bool
     except UnicodeDecodeError:
         raise click.ClickException("the journey file is not UTF-8 text") from None
     load_tree(text)  # checked before the database is opened
-    tree = run_with_services(settings_of(ctx), lambda s: journeys_of(s).import_tree(realm, text))
+    tree = run_with_services(settings_of(ctx), lambda s: s.journeys.import_tree(realm, text))
     emit(
         as_json,
         {"name": tree.name, "nodes": len(tree.nodes)},
@@ -101,11 +100,14 @@ def journey_import(ctx: click.Context, file: BinaryIO, realm: str, as_json: bool
     confirmation_prompt=True,
     help="The new password (asked for when not given).",
 )
+@json_option
 @config_option
 @click.pass_context
-def user_passwd(ctx: click.Context, username: str, realm: str, password: str) -> None:
+def user_passwd(
+    ctx: click.Context, username: str, realm: str, password: str, as_json: bool
+) -> None:
     """Set the password a journey's Data Store Decision checks."""
     run_with_services(
-        settings_of(ctx), lambda s: journeys_of(s).set_password(realm, username, password)
+        settings_of(ctx), lambda s: s.journeys.set_password(realm, username, password)
     )
-    click.echo(f"password of {username} set")
+    emit(as_json, {"username": username, "passwordSet": True}, f"password of {username} set")

@@ -30,6 +30,9 @@ OPTIONS = {
     "lockAfterFailures": "--lock-after-failures",
     "createsPerMinute": "--creates-per-minute",
     "onePendingPerUser": "--one-pending-per-user",
+    "sessionRetentionDays": "--session-retention-days",
+    "auditRetentionDays": "--audit-retention-days",
+    "outboxRetentionDays": "--outbox-retention-days",
 }
 _LABELS = {
     "defaultPushType": ("default push type", "when a create names no pushType"),
@@ -37,6 +40,9 @@ _LABELS = {
     "lockAfterFailures": ("lock after failures", "consecutive denials and failures"),
     "createsPerMinute": ("creates per minute", "per user; more are answered 429"),
     "onePendingPerUser": ("one pending per user", "a new session cancels the pending one"),
+    "sessionRetentionDays": ("session retention days", "finished sessions kept, then purged"),
+    "auditRetentionDays": ("audit retention days", "audit entries kept, then purged"),
+    "outboxRetentionDays": ("outbox retention days", "settled deliveries kept, then purged"),
 }
 
 
@@ -55,6 +61,7 @@ def _changes(
     lock_after: str | None,
     per_minute: str | None,
     one_pending: bool | None,
+    retention: dict[str, str | None] | None = None,
 ) -> dict[str, object]:
     given: dict[str, object | None] = {
         "defaultPushType": push_type,
@@ -63,6 +70,8 @@ def _changes(
         "createsPerMinute": _integer(OPTIONS["createsPerMinute"], per_minute),
         "onePendingPerUser": one_pending,
     }
+    for name, text in (retention or {}).items():
+        given[name] = _integer(OPTIONS[name], text)
     changes = {name: value for name, value in given.items() if value is not None}
     try:
         realm_policy(changes)  # the bounds, before anything is opened
@@ -88,7 +97,7 @@ def _text(realm: str, policy: RealmPolicy) -> str:
     for name, value in policy.as_json().items():
         label, meaning = _LABELS[name]
         shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        lines.append(f"  {label:<21} {shown:<10} {meaning}")
+        lines.append(f"  {label:<22} {shown:<10} {meaning}")
     return "\n".join(lines)
 
 
@@ -126,6 +135,24 @@ def _text(realm: str, policy: RealmPolicy) -> str:
     default=None,
     help="Whether a new session cancels the user's pending one.",
 )
+@click.option(
+    "--session-retention-days",
+    "session_days",
+    metavar="DAYS",
+    help="Days finished sessions and their notifications are kept (1-3650).",
+)
+@click.option(
+    "--audit-retention-days",
+    "audit_days",
+    metavar="DAYS",
+    help="Days audit entries are kept (1-3650).",
+)
+@click.option(
+    "--outbox-retention-days",
+    "outbox_days",
+    metavar="DAYS",
+    help="Days delivered and dead outbox rows are kept (1-3650).",
+)
 @json_option
 @config_option
 @click.pass_context
@@ -137,14 +164,22 @@ def realm_settings(
     lock_after: str | None,
     per_minute: str | None,
     one_pending: bool | None,
+    session_days: str | None,
+    audit_days: str | None,
+    outbox_days: str | None,
     as_json: bool,
 ) -> None:
-    """Show a realm's push type and anti-fatigue limits, changing those given."""
+    """Show a realm's push type, anti-fatigue limits and retention, changing those given."""
     try:
         normalize_realm(realm)
     except InvalidRequest as exc:
         raise click.ClickException(exc.message) from None
-    changes = _changes(push_type, max_failures, lock_after, per_minute, one_pending)
+    retention = {
+        "sessionRetentionDays": session_days,
+        "auditRetentionDays": audit_days,
+        "outboxRetentionDays": outbox_days,
+    }
+    changes = _changes(push_type, max_failures, lock_after, per_minute, one_pending, retention)
 
     async def use(services: Services) -> tuple[str, RealmPolicy]:
         if not changes:

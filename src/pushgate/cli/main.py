@@ -7,6 +7,8 @@ import asyncio
 
 import click
 
+from pushgate.cli.admin_commands import register_admin_commands
+from pushgate.cli.audit import audit_group
 from pushgate.cli.common import (
     CONFIG_HELP,
     EdgeGroup,
@@ -23,13 +25,17 @@ from pushgate.cli.common import (
 from pushgate.cli.demo import demo
 from pushgate.cli.device import device_group
 from pushgate.cli.journey import journey_group, user_passwd
+from pushgate.cli.keys import keys_group
 from pushgate.cli.limits import realm_settings, user_unlock
-from pushgate.cli.serving import bind, run_worker, serve_http
+from pushgate.cli.ops import action, doctor, version_option
+from pushgate.cli.retention import purge
+from pushgate.cli.serving import bind, metrics_directory, run_worker, serve_http
 from pushgate.cli.webhook import webhook_group
 from pushgate.settings import redact_url
 
 
 @click.group(cls=EdgeGroup)
+@version_option
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -44,13 +50,15 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 
 @cli.command()
+@json_option
 @config_option
 @click.pass_context
-def migrate(ctx: click.Context) -> None:
+def migrate(ctx: click.Context, as_json: bool) -> None:
     """Bring the database schema up to date."""
     settings = settings_of(ctx)
     asyncio.run(migrate_checked(settings))
-    click.echo(f"database {redact_url(settings.database_url)} is up to date")
+    database = redact_url(settings.database_url)
+    emit(as_json, {"database": database, "upToDate": True}, f"database {database} is up to date")
 
 
 @cli.group()
@@ -102,16 +110,19 @@ def apikey() -> None:
 
 @apikey.command("create")
 @realm_option
+@click.option("--label", default=None, help="A name for the key, shown by `apikey list`.")
 @json_option
 @config_option
 @click.pass_context
-def apikey_create(ctx: click.Context, realm: str, as_json: bool) -> None:
+def apikey_create(ctx: click.Context, realm: str, label: str | None, as_json: bool) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
-    issued = run_with_services(settings_of(ctx), lambda s: s.accounts.create_api_key(realm))
+    issued = run_with_services(
+        settings_of(ctx), lambda s: s.accounts.create_api_key(realm, label=label)
+    )
     emit(
         as_json,
-        {"id": issued.id, "realm": issued.realm, "apiKey": issued.key},
-        f"API key for realm {issued.realm} (shown once):\n{issued.key}",
+        {"id": issued.id, "realm": issued.realm, "label": issued.label, "apiKey": issued.key},
+        f"API key {issued.id} for realm {issued.realm} (shown once):\n{issued.key}",
     )
 
 
@@ -156,8 +167,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     settings = settings_of(ctx)
     sock = bind(host, port)
     try:
-        check_database(settings)
-        serve_http(settings, sock, workers, access_log)
+        with metrics_directory(workers):  # before anything imports prometheus-client
+            check_database(settings)
+            serve_http(settings, sock, workers, access_log)
     finally:
         sock.close()
 
@@ -166,16 +178,22 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
 @config_option
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    """Migrate the database and run the background work (expiry, outbox) without HTTP."""
+    """Migrate the database and run the background work (expiry, outbox, purge) without HTTP."""
     run_worker(settings_of(ctx))
 
 
 cli.add_command(demo)
+cli.add_command(doctor)
+cli.add_command(action)
+cli.add_command(audit_group)
+cli.add_command(purge)
+cli.add_command(keys_group)
 cli.add_command(device_group)
 cli.add_command(webhook_group)
 realm.add_command(realm_settings)
 user.add_command(user_unlock)
 user.add_command(user_passwd)
+register_admin_commands(cli, realm, user, apikey)
 cli.add_command(journey_group)
 
 

@@ -9,12 +9,16 @@ from `--config` reach workers without passing through `os.environ`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 
 import click
 
@@ -44,6 +48,41 @@ def bind(host: str, port: int) -> socket.socket:
         ) from None
     sock.set_inheritable(True)  # uvicorn's workers receive it
     return sock
+
+
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def metrics_directory(workers: int) -> Iterator[str | None]:
+    """prometheus-client's multi-process mode for several workers (docs/OPERATIONS.md): a
+    fresh directory per start, inside $PROMETHEUS_MULTIPROC_DIR if that is set, else in the
+    temporary directory; removed at the end, so that no count of an earlier run is added to
+    this one's. Workers inherit it through the environment before they import the client.
+    One worker counts in memory, whatever the environment says."""
+    before = os.environ.pop(MULTIPROC_VARIABLE, None)
+    if workers == 1:
+        try:
+            yield None
+        finally:
+            if before is not None:
+                os.environ[MULTIPROC_VARIABLE] = before
+        return
+    try:
+        path = tempfile.mkdtemp(prefix="pushgate-metrics-", dir=before or None)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot make the metrics directory in {before or tempfile.gettempdir()} "
+            f"({MULTIPROC_VARIABLE}): {exc.strerror or exc}"
+        ) from None
+    os.environ[MULTIPROC_VARIABLE] = path
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        del os.environ[MULTIPROC_VARIABLE]
+        if before is not None:
+            os.environ[MULTIPROC_VARIABLE] = before
 
 
 def app_factory(settings: Settings, in_worker: bool) -> Callable[..., Awaitable[None]]:
@@ -76,6 +115,9 @@ def serve_http(settings: Settings, sock: socket.socket, workers: int, access_log
         access_log=access_log,
         log_config=None,  # logs.py's handlers, in every process
         server_header=False,
+        # The client's address is ours to work out (PUSHGATE_TRUSTED_PROXIES, forwarded.py):
+        # uvicorn's own rewriting would believe any X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
         lifespan="on",  # "auto" would take a failing lifespan for a missing one
     )
     host, port = sock.getsockname()[:2]

@@ -107,6 +107,8 @@ class PushFollower:
             # The one device the session reached answered it: no other prompt to take away
             # (most users have one device, and this saves the fan-out's reads and commit).
             return ()
+        if session.notification_count == 0:
+            return ()  # no push arrived and no device polls: no prompt to take away
         return (
             OutboxMessage(
                 FINISHED_KIND,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 import anyio
 
@@ -58,6 +58,13 @@ from pushgate.transports.sns import SnsTransport
 
 log = logging.getLogger("pushgate.delivery")
 Beat = Callable[[], None]
+# The `result` label of pushgate_deliveries_total: what the provider answered.
+_RESULTS: Mapping[type[SendResult], str] = {
+    Delivered: "delivered",
+    RetryAfter: "retry",
+    TokenGone: "token_gone",
+    Rejected: "rejected",
+}
 
 
 class PushDelivery:
@@ -70,6 +77,8 @@ class PushDelivery:
         lb_cookie: str,
         on_outbox: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
+        on_result: Callable[[str, str], None] = lambda _transport, _result: None,
+        on_undelivered: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -77,6 +86,9 @@ class PushDelivery:
         self._lb_cookie = lb_cookie
         self._on_outbox = on_outbox
         self._rng = rng
+        self._on_result = on_result  # (transport, result) of every send: the metrics
+        # (realm, session id) of a session none of whose pushes can arrive any more.
+        self._on_undelivered = on_undelivered
         self.follower = PushFollower(frozenset(self._transports))
 
     @property
@@ -228,13 +240,15 @@ class PushDelivery:
     ) -> Outcome:
         """What the worker does with the row; a push that failed for good leaves the count
         of the session it was counted in (`counted_in`)."""
+        transport = route(device, self.available)
         fields: dict[str, object] = {
             "kind": row.kind,
             "messageId": request.message_id,
             "device": device.id,
-            "transport": route(device, self.available),
+            "transport": transport,
             "attempts": row.attempts,
         }
+        self._on_result(transport or "none", _RESULTS[type(result)])
         if isinstance(result, Delivered):
             log.info(
                 "push delivered", extra={"fields": {**fields, "providerId": result.provider_id}}
@@ -260,9 +274,14 @@ class PushDelivery:
     ) -> Outcome:
         if counted_in is not None:
             async with self._store.autocommit() as db:
-                await db.sessions.uncount_notification(counted_in)
+                left = await db.sessions.uncount_notification(counted_in)
+            await self._uncounted(row.realm, counted_in, left)
         log.warning("push failed", extra={"fields": {**fields, "reason": reason}})
         return GiveUp(reason)
+
+    async def _uncounted(self, realm: str, session_id: str, left: int | None) -> None:
+        if left == 0 and self._on_undelivered is not None:
+            await self._on_undelivered(realm, session_id)
 
     async def _token_gone(
         self,
@@ -282,8 +301,11 @@ class PushDelivery:
                 if fresh and current is not None and current[0].status is DeviceStatus.ACTIVE:
                     # Refreshed while we sent: the new token gets the push, at once.
                     return Retry("the device has a new push token", after_ms=0)
+            left = None
             if counted_in is not None:
-                await tx.sessions.uncount_notification(counted_in)
+                left = await tx.sessions.uncount_notification(counted_in)
+        if counted_in is not None:
+            await self._uncounted(row.realm, counted_in, left)
         log.warning(
             "push token gone; the device is inactive until it refreshes"
             if marked

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from pushgate.errors import InvalidRequest
+
+MAX_DEVICE_NAME = 256  # the column's width
+_DEVICE_NAME = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,256}")
 
 
 class DeviceStatus(StrEnum):
@@ -57,3 +63,14 @@ class DeviceUpdate:
     device_type: str
     communication_type: str
     name: str | None = None
+
+
+def check_device_name(name: str) -> str:
+    """A name a person gives a device on /account or an operator on the CLI: shown in lists
+    and pages, so no control characters and nothing that is not valid Unicode."""
+    if not _DEVICE_NAME.fullmatch(name) or name != name.strip():
+        raise InvalidRequest(
+            f"a device name is 1-{MAX_DEVICE_NAME} characters without control characters or"
+            " outer spaces"
+        )
+    return name

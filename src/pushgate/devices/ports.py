@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from pushgate.accounts.model import User
-from pushgate.devices.model import Device, DeviceUpdate, PendingRegistration
+from pushgate.devices.model import Device, DeviceStatus, DeviceUpdate, PendingRegistration
 
 
 class Devices(Protocol):
@@ -40,4 +40,20 @@ class Devices(Protocol):
 
     async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool:
         """Record a single-use message digest; False if it was recorded before."""
+        ...
+
+    # Administration (issue 10): a user's devices, and an operator's or the user's changes.
+    async def of_user(self, user_id: str) -> Sequence[Device]:
+        """Every device of the user, whatever its status, oldest first."""
+        ...
+
+    async def get_by_id(self, realm: str, device_id: str) -> tuple[Device, User] | None: ...
+    async def rename(self, device_id: str, name: str, now_ms: int) -> bool:
+        """False if there is no such device."""
+        ...
+
+    async def set_status(
+        self, device_id: str, status: DeviceStatus, allowed: Sequence[DeviceStatus], now_ms: int
+    ) -> bool:
+        """Compare-and-set: the new status if the device is in one of `allowed`; else False."""
         ...

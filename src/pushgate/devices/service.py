@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from pushgate.accounts.model import check_username
+from pushgate.accounts.model import User, check_username
 from pushgate.accounts.service import require_realm
-from pushgate.audit.model import AuditEntry
+from pushgate.audit.model import NO_ORIGIN, AuditEntry, Origin, device_actor
 from pushgate.changes import DeviceChange, Follower, follow
 from pushgate.clock import Clock
 from pushgate.devices.enrollment import QrSettings, new_registration, registration_uri
@@ -23,6 +24,7 @@ from pushgate.devices.model import (
     DeviceStatus,
     DeviceUpdate,
     PendingRegistration,
+    check_device_name,
     redact_token,
 )
 from pushgate.errors import BadDeviceMessage, NotFound
@@ -30,7 +32,7 @@ from pushgate.outbox.model import OutboxMessage
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol.push_payload import push_jwt
 from pushgate.sessions.pushes import push_claims
-from pushgate.store.ports import Store
+from pushgate.store.ports import Store, UnitOfWork
 from pushgate.transports.webpush_wire import parse_subscription
 
 log = logging.getLogger("pushgate.devices")
@@ -91,7 +93,9 @@ class DeviceService:
             )
         return StartedRegistration(registration, registration_uri(registration, user, self._qr))
 
-    async def register(self, realm: str, request: dm.MessageRequest) -> Device:
+    async def register(
+        self, realm: str, request: dm.MessageRequest, origin: Origin = NO_ORIGIN
+    ) -> Device:
         now = self._clock.now_ms()
         message_id = str(request.message_id)
         token = await self._registration_token(realm, message_id, request.jwt, now)
@@ -130,16 +134,18 @@ class DeviceService:
                     device.id,
                     now,
                     {"user": device.user_id, "mechanismUid": device.mechanism_uid},
-                )
+                ).by(origin.as_device(device.id))
             )
             outbox: tuple[OutboxMessage, ...] = ()
+            registered = await tx.devices.get(realm, device.mechanism_uid)
+            assert registered is not None  # added above, in this transaction
+            username = registered[1].username
             if self._followers:
-                registered = await tx.devices.get(realm, device.mechanism_uid)
-                assert registered is not None  # added above, in this transaction
-                change = DeviceChange("device.registered", device, registered[1].username, now)
+                change = DeviceChange("device.registered", device, username, now)
                 outbox = follow(change, self._followers)
                 await tx.outbox.add(outbox, now)
-        if outbox:
+            retired = await self._retire_replaced(tx, device, username, now)
+        if outbox or (retired and self._followers):
             self._on_outbox()
         log.info(
             "device registered",
@@ -154,7 +160,9 @@ class DeviceService:
         )
         return device
 
-    async def refresh(self, realm: str, request: dm.RefreshRequest) -> None:
+    async def refresh(
+        self, realm: str, request: dm.RefreshRequest, origin: Origin = NO_ORIGIN
+    ) -> None:
         now = self._clock.now_ms()
         token = await self._refresh_token(realm, request)
         async with self._store.transaction() as tx:
@@ -190,7 +198,7 @@ class DeviceService:
                     device.id,
                     now,
                     {"communicationType": details.communication_type},
-                )
+                ).by(origin.as_device(device.id))
             )
         log.info(
             "device refreshed",
@@ -202,6 +210,118 @@ class DeviceService:
                 }
             },
         )
+
+    async def _retire_replaced(
+        self, tx: UnitOfWork, device: Device, username: str, now: int
+    ) -> int:
+        """The phone registered again (same user, same push token: a reinstalled app, a new
+        QR code): its older registrations are removed, so they stop counting and being
+        notified, and the app is told. A blocked one stays blocked."""
+        if not device.push_token:
+            return 0
+        retired = 0
+        for older in await tx.devices.of_user(device.user_id):
+            if older.id == device.id or older.push_token != device.push_token:
+                continue
+            allowed = (DeviceStatus.ACTIVE, DeviceStatus.INACTIVE)
+            if older.status not in allowed:
+                continue
+            if await tx.devices.set_status(older.id, DeviceStatus.REMOVED, allowed, now):
+                gone = dataclasses.replace(older, status=DeviceStatus.REMOVED, updated_ms=now)
+                await self._record(
+                    tx, DeviceChange("device.removed", gone, username, now), device_actor(device.id)
+                )
+                retired += 1
+        return retired
+
+    # Administration (issue 10): on /account by the user (no actor), or by an operator
+    # (`actor`: "cli", "admin:<key id>"). Removed devices are gone for all of these.
+
+    async def list_for_user(self, realm_name: str, username: str) -> list[Device]:
+        """The user's devices that are not removed, oldest first; NotFound for no such user."""
+        async with self._store.autocommit() as db:
+            realm = await require_realm(db, realm_name)
+            user = await db.accounts.get_user(realm, check_username(username))
+            if user is None:
+                raise NotFound(f"no user {username!r} in realm {realm}")
+            devices = await db.devices.of_user(user.id)
+        return [d for d in devices if d.status is not DeviceStatus.REMOVED]
+
+    async def rename(
+        self, realm: str, username: str, device_id: str, name: str, *, actor: str | None = None
+    ) -> Device:
+        check_device_name(name)
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            device, _ = await _users_device(tx, realm, username, device_id)
+            await tx.devices.rename(device.id, name, now)
+            await tx.audit.append(
+                AuditEntry(
+                    device.realm,
+                    "device.renamed",
+                    device.id,
+                    now,
+                    {"user": device.user_id, "name": name},
+                    actor=actor,
+                )
+            )
+        return dataclasses.replace(device, name=name, updated_ms=now)
+
+    async def block(
+        self, realm: str, username: str, device_id: str, *, actor: str | None = None
+    ) -> Device:
+        """No session notifies or accepts a blocked device until it is unblocked; the app is
+        told (`mtoken.statusChange`). Blocking a blocked device changes nothing."""
+        return await self._set_status(
+            realm, username, device_id, DeviceStatus.BLOCKED, "device.blocked", actor
+        )
+
+    async def unblock(
+        self, realm: str, username: str, device_id: str, *, actor: str | None = None
+    ) -> Device:
+        return await self._set_status(
+            realm, username, device_id, DeviceStatus.ACTIVE, "device.unblocked", actor
+        )
+
+    async def remove(
+        self, realm: str, username: str, device_id: str, *, actor: str | None = None
+    ) -> Device:
+        """The device is removed for good (its row stays, for the audit trail and so that the
+        app can be told with `mtoken.statusChange`); it can never answer or refresh again."""
+        return await self._set_status(
+            realm, username, device_id, DeviceStatus.REMOVED, "device.removed", actor
+        )
+
+    async def _set_status(
+        self,
+        realm: str,
+        username: str,
+        device_id: str,
+        status: DeviceStatus,
+        event: DeviceEvent,
+        actor: str | None,
+    ) -> Device:
+        now = self._clock.now_ms()
+        async with self._store.transaction() as tx:
+            device, user = await _users_device(tx, realm, username, device_id)
+            allowed = _FROM[status]
+            if device.status not in allowed:
+                return device  # already so (or blocked, for an unblock of an active device)
+            if not await tx.devices.set_status(device.id, status, allowed, now):
+                raise NotFound(f"no device {device_id} for user {username!r}")  # removed since
+            changed = dataclasses.replace(device, status=status, updated_ms=now)
+            await self._record(tx, DeviceChange(event, changed, user.username, now), actor)
+        if self._followers:
+            self._on_outbox()
+        return changed
+
+    async def _record(self, tx: UnitOfWork, change: DeviceChange, actor: str | None) -> None:
+        device = change.device
+        data = {"user": device.user_id, "mechanismUid": device.mechanism_uid}
+        entry = AuditEntry(device.realm, change.type, device.id, change.at_ms, data, actor)
+        await tx.audit.append(entry)
+        if self._followers:
+            await tx.outbox.add(follow(change, self._followers), change.at_ms)
 
     async def _registration_token(
         self, realm: str, message_id: str, jwt: str, now: int
@@ -257,6 +377,26 @@ class DeviceService:
             )
             for notification, session in rows
         ]
+
+
+DeviceEvent = Literal["device.removed", "device.blocked", "device.unblocked"]
+# The statuses each change starts from: removal is from any status but removed.
+_FROM: Mapping[DeviceStatus, tuple[DeviceStatus, ...]] = {
+    DeviceStatus.BLOCKED: (DeviceStatus.ACTIVE, DeviceStatus.INACTIVE),
+    DeviceStatus.ACTIVE: (DeviceStatus.BLOCKED,),
+    DeviceStatus.REMOVED: (DeviceStatus.ACTIVE, DeviceStatus.INACTIVE, DeviceStatus.BLOCKED),
+}
+
+
+async def _users_device(
+    tx: UnitOfWork, realm_name: str, username: str, device_id: str
+) -> tuple[Device, User]:
+    """The user's device that is not removed; NotFound naming what is missing."""
+    realm = await require_realm(tx, realm_name)
+    found = await tx.devices.get_by_id(realm, device_id) if len(device_id) <= 64 else None
+    if found is None or found[1].username != username or found[0].status is DeviceStatus.REMOVED:
+        raise NotFound(f"no device {device_id!r} for user {username!r} in realm {realm}")
+    return found
 
 
 def _check_push_channel(details: dm.DeviceDetails) -> None:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from pushgate.accounts.service import require_realm
-from pushgate.audit.model import AuditEntry
+from pushgate.audit.model import NO_ORIGIN, AuditEntry, Origin
 from pushgate.clock import Clock
 from pushgate.devices.model import Device, DeviceStatus
 from pushgate.errors import BadDeviceMessage, InvalidRequest, NotFound
@@ -40,7 +40,9 @@ class InboxService:
         self._announce = announce
         self._on_outbox = on_outbox
 
-    async def post(self, realm_name: str, username: str, draft: Draft) -> InboxMessage:
+    async def post(
+        self, realm_name: str, username: str, draft: Draft, origin: Origin = NO_ORIGIN
+    ) -> InboxMessage:
         now = self._clock.now_ms()
         async with self._store.transaction() as tx:
             realm = await require_realm(tx, realm_name)
@@ -54,7 +56,7 @@ class InboxService:
                 raise InvalidRequest(str(exc)) from exc
             await tx.inbox.add(message)
             await tx.audit.append(
-                AuditEntry(realm, "inbox.posted", message.id, now, {"user": user.id})
+                AuditEntry(realm, "inbox.posted", message.id, now, {"user": user.id}).by(origin)
             )
             rows = tuple(self._announce(message.id, devices, now))
             await tx.outbox.add(rows, now)

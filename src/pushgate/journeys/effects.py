@@ -31,6 +31,7 @@ class PushState(StrEnum):
     DENIED = "DENIED"
     EXPIRED = "EXPIRED"
     GONE = "GONE"  # canceled, failed or unknown
+    UNDELIVERED = "UNDELIVERED"  # failed: every push failed for good, no device polls
 
 
 # effects with a result -------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 
@@ -55,11 +54,8 @@ from pushgate.journeys.state import JourneyState
 from pushgate.journeys.tree import Tree, check_tree_name, load_tree
 from pushgate.protocol import qr
 from pushgate.sessions.model import Content, SessionStatus
-from pushgate.sessions.service import NewSession, SessionService
+from pushgate.sessions.service import UNDELIVERED, NewSession, SessionService
 from pushgate.store.ports import Store, UnitOfWork
-
-if TYPE_CHECKING:  # services.py may come to hold a JourneyService
-    from pushgate.services import Services
 
 log = logging.getLogger("pushgate.journeys")
 TREE_CACHE_MS = 5_000  # how long a process keeps a parsed tree before reading it again
@@ -196,7 +192,10 @@ class JourneyService:
                     session = await self._sessions.get(realm, session_id)
                 except NotFound:
                     return fx.PushRead(fx.PushState.GONE)
-                return fx.PushRead(_PUSH_STATES[session.status_at(self._clock.now_ms())])
+                status = session.status_at(self._clock.now_ms())
+                if status is SessionStatus.FAILED and session.detail == UNDELIVERED:
+                    return fx.PushRead(fx.PushState.UNDELIVERED)
+                return fx.PushRead(_PUSH_STATES[status])
             case fx.CancelPushSession(session_id):
                 with suppress(NotFound, Conflict):  # it ended meanwhile: nothing to cancel
                     await self._sessions.cancel(realm, session_id)
@@ -373,16 +372,3 @@ class JourneyService:
             if user is None:
                 raise NotFound(f"no user {username!r} in realm {realm}")
             return await db.journeys.count_recovery_codes(user.id)
-
-
-def journeys_of(services: Services) -> JourneyService:
-    """The journey service over the services' store, sessions and devices (until `Services`
-    carries one of its own)."""
-    settings = services.settings
-    return JourneyService(
-        services.store,
-        services.clock,
-        services.sessions,
-        services.devices,
-        QrSettings(settings.public_base, settings.issuer, settings.lb_cookie),
-    )

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from pushgate.audit.model import AuditEntry
+from pushgate.audit.model import AuditEntry, Origin
 from pushgate.changes import Follower, SessionChange, follow
 from pushgate.errors import Conflict
 from pushgate.outbox.model import OutboxMessage
@@ -103,6 +103,7 @@ def transition(
     deny_reason: str | None = None,
     message_id: str | None = None,
     audit_data: Mapping[str, object] | None = None,
+    origin: Origin | None = None,
 ) -> Transition:
     """The move `event` makes from the session as read at `now_ms`; Conflict if illegal."""
     # Past its deadline a pending session reads as expired, so only expiry may still move it.
@@ -119,7 +120,7 @@ def transition(
     return Transition(
         session=after,
         event=event,
-        audit=AuditEntry(session.realm, AUDIT_EVENTS[event], session.id, now_ms, data),
+        audit=AuditEntry(session.realm, AUDIT_EVENTS[event], session.id, now_ms, data).by(origin),
         before_deadline=event is not Event.EXPIRE,
         message_id=message_id,
         outbox=follow(SessionChange(after, event, message_id=message_id), followers),

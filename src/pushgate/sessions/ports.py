@@ -79,9 +79,10 @@ class Sessions(Protocol):
         longer pending."""
         ...
 
-    async def uncount_notification(self, session_id: str) -> None:
+    async def uncount_notification(self, session_id: str) -> int | None:
         """One notification fewer in the session's `notificationCount` (never below 0): its
-        push failed for good (delivery/model.py states the rule)."""
+        push failed for good (delivery/model.py states the rule). The count left; None if
+        there was none to take."""
         ...
 
     async def lock_idempotency_key(self, realm: str, key: str) -> None:

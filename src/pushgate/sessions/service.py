@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import anyio
 
 from pushgate.accounts.model import RealmPolicy
-from pushgate.audit.model import AuditEntry
+from pushgate.audit.model import NO_ORIGIN, AuditEntry, Origin
 from pushgate.changes import UserChange, UserEvent
 from pushgate.clock import Clock
 from pushgate.devices.model import DeviceStatus
@@ -50,6 +50,21 @@ from pushgate.store.ports import Store, UnitOfWork
 
 log = logging.getLogger("pushgate.sessions")
 EXPIRE_BATCH = 500
+
+
+# The denial that says "this wasn't me" (protocol/device_messages.py DENY_REASONS).
+FRAUD_DENY_REASON = "UNEXPECTED_OPERATION"
+
+
+def _answer_audit(device_id: str, event: Event, deny_reason: str | None) -> dict[str, object]:
+    """What an answer's audit entry adds: the device, and for a denial its reason; a denial
+    as "this wasn't me" is marked a fraud report, so the trail can be searched for them."""
+    if event is not Event.DENY or not deny_reason:
+        return {"device": device_id}
+    data: dict[str, object] = {"device": device_id, "denyReason": deny_reason}
+    if deny_reason == FRAUD_DENY_REASON:
+        data["fraudReported"] = True
+    return data
 
 
 async def _default_policy(realm: str) -> RealmPolicy:
@@ -104,6 +119,9 @@ class NewSession:
 
 IDEMPOTENCY_MS = 24 * 3600 * 1000
 USER_LOCKED = "the user is locked"
+# Every push failed for good and no device polls: nobody can answer (PingAM's
+# TRANSMISSION_FAILURE; docs/PUSH.md "notificationCount").
+UNDELIVERED = "no push could be delivered"
 RATE_WINDOW_MS = 60_000
 
 
@@ -128,6 +146,7 @@ class SessionService:
         followers: Sequence[Follower] = (),
         on_outbox: Callable[[], None] = lambda: None,
         policies: Callable[[str], Awaitable[RealmPolicy]] | None = None,
+        observe: Callable[[PushSession, Event | None], None] = lambda _s, _e: None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -138,6 +157,8 @@ class SessionService:
         self._followers = tuple(followers)
         self._on_outbox = on_outbox  # wakes this process's outbox worker
         self._policies = policies or _default_policy
+        # Told of every committed create (event None) and terminal move: the metrics.
+        self._observe = observe
 
     def _lifetime_ms(self, ttl_seconds: int | None) -> int:
         ttl = ttl_seconds or self._default_ttl
@@ -145,7 +166,9 @@ class SessionService:
             raise InvalidRequest(f"secondsToExpire must be between 0 and {self._max_ttl}")
         return ttl * 1000
 
-    async def create(self, realm: str, request: NewSession) -> PushSession:
+    async def create(
+        self, realm: str, request: NewSession, origin: Origin = NO_ORIGIN
+    ) -> PushSession:
         """Fan a new session out to the user's active devices, within the realm's limits.
 
         One transaction: the idempotency key, the limits (under the user's lock, so they hold
@@ -221,7 +244,7 @@ class SessionService:
                 session.id,
                 now,
                 {"status": session.status.wire, "notifications": len(notifications)},
-            )
+            ).by(origin)
             outbox = follow(SessionChange(session, None, notifications, devices), self._followers)
             await db.sessions.add(session, notifications, audit, outbox)
             if request.idempotency_key is not None:
@@ -230,6 +253,7 @@ class SessionService:
                 )
         for move in superseded:
             self._committed(move)
+        self._observe(session, None)
         if outbox:
             self._on_outbox()
         log.info(
@@ -283,6 +307,7 @@ class SessionService:
 
     def _committed(self, move: Transition) -> None:
         self._events.publish(move.session.id)
+        self._observe(move.session, move.event)
         if move.outbox:
             self._on_outbox()
 
@@ -322,20 +347,43 @@ class SessionService:
                         await finished.wait()
         return await self.get(realm, session_id)
 
-    async def cancel(self, realm: str, session_id: str) -> PushSession:
+    async def cancel(self, realm: str, session_id: str, origin: Origin = NO_ORIGIN) -> PushSession:
         now = self._clock.now_ms()
         async with self._store.autocommit() as db:
             session = await db.sessions.get(realm, session_id)
             if session is None:
                 raise NotFound("no such session")
-            move = transition(session, Event.CANCEL, now, followers=self._followers)
+            move = transition(session, Event.CANCEL, now, followers=self._followers, origin=origin)
             if not await db.sessions.commit(move):
                 raise Conflict("session is no longer sent", reason="cancel lost the race")
         self._committed(move)
         log.info("session canceled", extra={"fields": {"realm": realm, "session": session_id}})
         return move.session
 
-    async def answer(self, realm: str, request: dm.MessageRequest) -> PushSession:
+    async def undelivered(self, realm: str, session_id: str) -> None:
+        """The session's `notificationCount` fell to 0: it fails now rather than wait out its
+        deadline, so its relying party and its journey learn it at once."""
+        now = self._clock.now_ms()
+        async with self._store.autocommit() as db:
+            session = await db.sessions.get(realm, session_id)
+            if session is None or session.notification_count > 0:
+                return
+            if session.status_at(now) is not SessionStatus.PENDING:
+                return
+            move = transition(
+                session, Event.FAIL, now, followers=self._followers, detail=UNDELIVERED
+            )
+            if not await db.sessions.commit(move):
+                return  # answered or ended meanwhile
+        self._committed(move)
+        log.warning(
+            "session failed: no push could be delivered",
+            extra={"fields": {"realm": realm, "session": session_id}},
+        )
+
+    async def answer(
+        self, realm: str, request: dm.MessageRequest, origin: Origin = NO_ORIGIN
+    ) -> PushSession:
         """A device's approve or deny (`_action=authenticate`, seed 000).
 
         An approval with the wrong number, code or operation binding is refused and counted:
@@ -366,9 +414,8 @@ class SessionService:
                         detail=answer.detail,
                         deny_reason=answer.deny_reason if event is Event.DENY else None,
                         message_id=message_id,
-                        audit_data={"device": device.id, "denyReason": answer.deny_reason}
-                        if answer.deny_reason and event is Event.DENY
-                        else {"device": device.id},
+                        audit_data=_answer_audit(device.id, event, answer.deny_reason),
+                        origin=origin.as_device(device.id),
                     )
                 except Conflict as exc:
                     raise BadDeviceMessage(dm.REFUSED, reason=exc.reason) from exc

@@ -28,6 +28,17 @@ def async_url(url: str) -> str:
     )
 
 
+def _not_a_url(url: str, exc: Exception) -> ConfigError:
+    # Several hosts (a primary and its standbys) cannot share the netloc in SQLAlchemy's URL.
+    hint = (
+        "; list several hosts as postgresql://USER@/DB?host=H1,H2&port=5432,5432"
+        "&target_session_attrs=read-write"
+        if "," in url.partition("?")[0]
+        else ""
+    )
+    return ConfigError(f"PUSHGATE_DATABASE_URL is not a database URL: {exc}{hint}")
+
+
 def is_postgres(url: str) -> bool:
     return async_url(url).startswith("postgresql")
 
@@ -36,8 +47,8 @@ def sqlite_path(url: str) -> str:
     """The file of a `sqlite:///` URL (`:memory:` for an in-memory database)."""
     try:
         database = make_url(async_url(url)).database
-    except ArgumentError as exc:
-        raise ConfigError(f"PUSHGATE_DATABASE_URL is not a database URL: {exc}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        raise _not_a_url(url, exc) from exc
     return database or ":memory:"
 
 
@@ -45,8 +56,8 @@ def postgres_dsn(url: str) -> str:
     """The libpq-style DSN asyncpg takes, from any accepted PostgreSQL URL."""
     try:
         parsed = make_url(async_url(url))
-    except ArgumentError as exc:
-        raise ConfigError(f"PUSHGATE_DATABASE_URL is not a database URL: {exc}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        raise _not_a_url(url, exc) from exc
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -54,8 +65,8 @@ def create_engine(url: str, *, pool_size: int = 1) -> AsyncEngine:
     """A SQLAlchemy engine for either database, for migrations and administration."""
     try:
         full = make_url(async_url(url))
-    except ArgumentError as exc:
-        raise ConfigError(f"PUSHGATE_DATABASE_URL is not a database URL: {exc}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        raise _not_a_url(url, exc) from exc
     if full.drivername.startswith("sqlite"):
         engine = create_async_engine(full, pool_size=1, max_overflow=0, hide_parameters=True)
         _configure_sqlite(engine)

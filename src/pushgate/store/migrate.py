@@ -7,6 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -19,8 +20,16 @@ def _config(connection: Any) -> Config:
     return config
 
 
+# Nodes started together on one PostgreSQL database would each run the same migrations and
+# all but one fail on a duplicate catalog entry: the first takes this lock, the others wait
+# for its COMMIT and then find the schema current (issue 10, several nodes).
+MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('pushgate'), hashtext('migrations'))")
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(MIGRATION_LOCK)
         await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
 
 
@@ -28,6 +37,15 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Step back to `revision` (an id, or relative like "-1"); for operators and tests."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync_conn: command.downgrade(_config(sync_conn), revision))
+
+
+def head_revision() -> str:
+    """The newest migration of this code (what `upgrade` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config(None)).get_current_head()
+    assert head is not None  # the migrations form one line
+    return head
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

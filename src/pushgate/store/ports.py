@@ -23,7 +23,10 @@ from pushgate.audit.ports import AuditLog
 from pushgate.devices.ports import Devices
 from pushgate.inbox.ports import Inbox
 from pushgate.journeys.ports import Journeys
+from pushgate.logins.ports import Logins
 from pushgate.outbox.ports import Outbox
+from pushgate.retention.ports import Retention
+from pushgate.rotation.ports import SealedSecrets
 from pushgate.sessions.ports import Sessions
 from pushgate.webhooks.ports import Webhooks
 
@@ -45,6 +48,12 @@ class UnitOfWork(Protocol):
     def inbox(self) -> Inbox: ...
     @property
     def journeys(self) -> Journeys: ...
+    @property
+    def retention(self) -> Retention: ...
+    @property
+    def sealed(self) -> SealedSecrets: ...
+    @property
+    def logins(self) -> Logins: ...
 
 
 class Store(Protocol):
@@ -58,6 +67,11 @@ class Store(Protocol):
     async def check_secret_key(self) -> None:
         """Open the newest sealed secret, if there is one: `SecretKeyMismatch` if the
         configured key is not the one the database's secrets were sealed with."""
+        ...
+
+    async def schema_revision(self) -> str | None:
+        """The migration the database is at (None: never migrated), in one read;
+        `Unavailable` if the database cannot be reached (the readiness check)."""
         ...
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pushgate.accounts.model import ApiKey, Realm, RealmPolicy, User, realm_policy
-from pushgate.audit.model import AuditEntry
+from pushgate.audit.model import MAX_ACTOR, MAX_REMOTE_IP, AuditEntry, AuditRecord
 from pushgate.devices.model import Device, DeviceStatus, PendingRegistration
 from pushgate.outbox.model import OutboxMessage, OutboxRow, OutboxState
 from pushgate.protocol.push_payload import PushType
@@ -67,11 +67,21 @@ def api_key_values(k: ApiKey) -> dict[str, Any]:
         "key_hash": k.key_hash,
         "created_ms": k.created_ms,
         "revoked_ms": k.revoked_ms,
+        "label": k.label,
+        "last_used_ms": k.last_used_ms,
     }
 
 
 def api_key(row: Row) -> ApiKey:
-    return ApiKey(row["id"], row["realm"], row["key_hash"], row["created_ms"], row["revoked_ms"])
+    return ApiKey(
+        row["id"],
+        row["realm"],
+        row["key_hash"],
+        row["created_ms"],
+        row["revoked_ms"],
+        row["label"],
+        row["last_used_ms"],
+    )
 
 
 def _registration_context(message_id: str) -> str:
@@ -230,14 +240,32 @@ def to_json(data: Mapping[str, object]) -> str:
 
 
 def audit_values(entry: AuditEntry) -> dict[str, Any]:
-    """Without `id`: the database numbers audit rows."""
+    """Without `id`: the database numbers audit rows. An over-long actor or address (an IPv6
+    zone, a proxy's odd header) is cut to its column rather than failing the event."""
     return {
         "realm": entry.realm,
         "at_ms": entry.at_ms,
         "event": entry.event,
         "subject": entry.subject,
         "data": to_json(entry.data),
+        "actor": entry.actor[:MAX_ACTOR] if entry.actor else None,
+        "remote_ip": entry.remote_ip[:MAX_REMOTE_IP] if entry.remote_ip else None,
     }
+
+
+def audit_record(row: Row) -> AuditRecord:
+    return AuditRecord(
+        row["id"],
+        AuditEntry(
+            realm=row["realm"],
+            event=row["event"],
+            subject=row["subject"],
+            at_ms=row["at_ms"],
+            data=json.loads(row["data"]),
+            actor=row["actor"],
+            remote_ip=row["remote_ip"],
+        ),
+    )
 
 
 def outbox_values(m: OutboxMessage, now_ms: int) -> dict[str, Any]:

@@ -58,6 +58,24 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
+    # Migration 0008 (issue 10): the operator's name for the key, and when it was last used
+    # (to the minute: at most one write per key per minute).
+    Column("label", String(128)),
+    Column("last_used_ms", BigInteger),
+)
+
+# Keys of the admin API `/admin/...` (migration 0008, pushgate.admin): hashed like API keys,
+# not tied to a realm; `scopes` is a space-separated list (admin/model.py `Scope`).
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", Text, nullable=False),
+    Column("label", String(128)),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+    Column("last_used_ms", BigInteger),
 )
 
 registrations = Table(
@@ -72,6 +90,8 @@ registrations = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
     Column("completed_ms", BigInteger),
+    # The retention purge's registrations past their deadline (migration 0009).
+    Index("ix_registrations_expires", "realm", "expires_ms"),
 )
 
 devices = Table(
@@ -127,6 +147,14 @@ sessions = Table(
         postgresql_where=text("status = 'PENDING'"),
         sqlite_where=text("status = 'PENDING'"),
     ),
+    # The retention purge's oldest finished sessions of a realm (migration 0009).
+    Index(
+        "ix_sessions_finished",
+        "realm",
+        "updated_ms",
+        postgresql_where=text("status <> 'PENDING'"),
+        sqlite_where=text("status <> 'PENDING'"),
+    ),
 )
 
 notifications = Table(
@@ -175,7 +203,14 @@ audit = Table(
     Column("event", String(64), nullable=False),
     Column("subject", String(128), nullable=False),
     Column("data", Text, nullable=False),
+    # Who (audit/model.py `Actor`: cli, device:<id>, apikey:<id>, admin:<id>, system) and from
+    # where (migration 0009); NULL in rows written before.
+    Column("actor", String(128)),
+    Column("remote_ip", String(64)),
     Index("ix_audit_subject", "subject"),
+    # Time-ordered reads (`pushgate audit tail/export`) and the retention purge (0009).
+    Index("ix_audit_at", "at_ms", "id"),
+    Index("ix_audit_realm_at", "realm", "at_ms", "id"),
 )
 
 # The transactional outbox (migration 0002): work that follows a committed change, claimed by
@@ -199,6 +234,14 @@ outbox = Table(
     Column("updated_ms", BigInteger, nullable=False),
     UniqueConstraint("kind", "idempotency_key", name="uq_outbox_kind_key"),
     Index("ix_outbox_due", "state", "next_attempt_ms"),
+    # The retention purge's oldest settled rows of a realm (migration 0009).
+    Index(
+        "ix_outbox_settled",
+        "realm",
+        "updated_ms",
+        postgresql_where=text("state <> 'pending'"),
+        sqlite_where=text("state <> 'pending'"),
+    ),
 )
 
 # Webhook subscriptions (migration 0004, pushgate.webhooks): the signing secret is sealed like
@@ -257,4 +300,28 @@ mfa_opt_outs = Table(
     Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
     Column("method", String(16), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+# Login sessions (migration 0007, pushgate.logins): AM's SSO token, stored as its SHA-256
+# digest only; and the journey steps already submitted, kept until their authId expires.
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("realm", String(64), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("username", String(256), nullable=False),
+    Column("tree", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("ix_login_sessions_expires", "expires_ms"),
+    Index("ix_login_sessions_user", "user_id"),
+)
+
+journey_steps = Table(
+    "journey_steps",
+    metadata,
+    Column("step_id", String(32), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("ix_journey_steps_expires", "expires_ms"),
 )

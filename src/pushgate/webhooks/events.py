@@ -29,6 +29,8 @@ from pushgate.sessions.model import SessionStatus
 from pushgate.sessions.wire import session_json, timestamp
 from pushgate.webhooks.model import KIND, Delivery, EventType, Webhook
 
+_DEVICE_EVENTS = frozenset({EventType.DEVICE_REGISTERED.value, EventType.DEVICE_REMOVED.value})
+
 FANOUT_KIND = "webhook.fanout"
 # PowerAuth's denial reason for "this wasn't me" (issue 7 "Operations").
 FRAUD_REASON = "UNEXPECTED_OPERATION"
@@ -111,6 +113,8 @@ def events_of(change: Change) -> list[WebhookEvent]:
             )
         return events
     if isinstance(change, DeviceChange):
+        if change.type not in _DEVICE_EVENTS:
+            return []  # a block or an unblock: the app is told (delivery/), no webhook type
         device = change.device
         event_type = EventType(change.type)
         data = {

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from pushgate.clock import Clock
 from pushgate.outbox.model import OutboxRow
 from pushgate.outbox.worker import GiveUp, Outcome, Retry
+from pushgate.poster import Poster, PostError, split_url
 from pushgate.store.ports import Store
 from pushgate.transports.tls import client_ssl_context
 from pushgate.webhooks import signing
@@ -28,7 +29,6 @@ from pushgate.webhooks.model import (
     retry_after_ms,
     retry_delay_ms,
 )
-from pushgate.poster import Poster, PostError, split_url
 
 USER_AGENT = "pushgate-webhooks/1"
 

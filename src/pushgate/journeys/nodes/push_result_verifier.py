@@ -4,11 +4,13 @@ the outcome. Sends no callbacks.
 The number matching is checked where the phone answers (`SessionService.answer`: a wrong
 pick is refused and counted), so an approved session is a matched one. A finished push is
 cleared from the shared state, so the sender may send the next one (Expired → Push Sender).
+Pushes are sent after the Push Sender has moved on, so a session none of whose pushes could
+be delivered ends here: Failure, with `PushAuthFailureReason` `TRANSMISSION_FAILURE`.
 """
 
 from __future__ import annotations
 
-from pushgate.journeys.effects import PushRead, PushState, ReadPushSession
+from pushgate.journeys.effects import FailureReason, PushRead, PushState, ReadPushSession
 from pushgate.journeys.nodes.base import (
     NodeContext,
     NodeError,
@@ -18,13 +20,14 @@ from pushgate.journeys.nodes.base import (
     Step,
     no_config,
 )
-from pushgate.journeys.state import PUSH_MESSAGE_ID, PUSH_NUMBER, PUSH_TIMEOUT
+from pushgate.journeys.state import FAILURE_REASON, PUSH_MESSAGE_ID, PUSH_NUMBER, PUSH_TIMEOUT
 
 TRUE, FALSE, EXPIRED, WAITING = "TRUE", "FALSE", "EXPIRED", "WAITING"
 _OUTCOME = {
     PushState.APPROVED: TRUE,
     PushState.DENIED: FALSE,
     PushState.GONE: FALSE,
+    PushState.UNDELIVERED: FALSE,
     PushState.EXPIRED: EXPIRED,
     PushState.PENDING: WAITING,
 }
@@ -48,6 +51,8 @@ def process(ctx: NodeContext[None]) -> Step:
     cleared = ctx.state.with_shared(
         **{PUSH_MESSAGE_ID: None, PUSH_NUMBER: None, PUSH_TIMEOUT: None}
     )
+    if read.state is PushState.UNDELIVERED:
+        cleared = cleared.with_shared(**{FAILURE_REASON: FailureReason.TRANSMISSION_FAILURE.value})
     return Outcome(outcome, cleared)
 
 

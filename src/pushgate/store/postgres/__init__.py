@@ -29,7 +29,10 @@ from pushgate.store.postgres.devices import PostgresDevices
 from pushgate.store.postgres.inbox import PostgresInbox
 from pushgate.store.postgres.journeys import PostgresJourneys
 from pushgate.store.postgres.listen import FINISHED_CHANNEL, listen_forever
+from pushgate.store.postgres.logins import PostgresLogins
 from pushgate.store.postgres.outbox import PostgresOutbox
+from pushgate.store.postgres.retention import PostgresRetention
+from pushgate.store.postgres.sealed import PostgresSealed
 from pushgate.store.postgres.sessions import PostgresSessions
 from pushgate.store.postgres.sql import CONNECTION_ERRORS, Db, unavailable
 from pushgate.store.postgres.webhooks import PostgresWebhooks
@@ -101,6 +104,18 @@ class PostgresUnitOfWork(UnitOfWork):
     @property
     def journeys(self) -> PostgresJourneys:
         return PostgresJourneys(self._db)
+
+    @property
+    def retention(self) -> PostgresRetention:
+        return PostgresRetention(self._db)
+
+    @property
+    def sealed(self) -> PostgresSealed:
+        return PostgresSealed(self._db, self._sealer)
+
+    @property
+    def logins(self) -> PostgresLogins:
+        return PostgresLogins(self._db)
 
 
 class PostgresStore(Store):
@@ -190,10 +205,18 @@ class PostgresStore(Store):
             row = await db.fetchrow(NEWEST_DEVICE)
             if row is not None:
                 sql.device(row, self._sealer)
-                return
-            row = await db.fetchrow(NEWEST_REGISTRATION)
-            if row is not None:
+            elif (row := await db.fetchrow(NEWEST_REGISTRATION)) is not None:
                 sql.registration(row, self._sealer)
+            # A database may hold webhook secrets and no device yet (there are few: open all).
+            await PostgresWebhooks(db, self._sealer).list(None)
+
+    async def schema_revision(self) -> str | None:
+        async with self._connection() as conn:
+            try:
+                row = await Db(conn).fetchrow("SELECT version_num FROM alembic_version")
+            except asyncpg.UndefinedTableError:
+                return None
+        return None if row is None else str(row[0])
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:
         """Publish the ids of sessions other processes finish (LISTEN/NOTIFY), until cancelled;

@@ -45,6 +45,15 @@ MARK_INACTIVE = (
     " AND ($3::bigint IS NULL OR updated_ms <= $3::bigint)"
 )
 CONSUME_MESSAGE = insert(t.consumed_messages, ignore_duplicate=True)
+OF_USER = "SELECT * FROM devices WHERE user_id = $1 ORDER BY created_ms, id"
+GET_BY_ID = (
+    f"SELECT {columns(t.devices, 'd')}, {columns(t.users, 'u')}"
+    " FROM devices d JOIN users u ON u.id = d.user_id WHERE d.realm = $1 AND d.id = $2"
+)
+RENAME = "UPDATE devices SET name = $2, updated_ms = $3 WHERE id = $1"
+SET_STATUS = (
+    "UPDATE devices SET status = $2, updated_ms = $3 WHERE id = $1 AND status = ANY($4::text[])"
+)
 
 
 class PostgresDevices(Devices):
@@ -106,3 +115,25 @@ class PostgresDevices(Devices):
 
     async def consume_message(self, digest: str, realm: str, now_ms: int) -> bool:
         return updated_one(await self._db.execute(CONSUME_MESSAGE, digest, realm, now_ms))
+
+    async def of_user(self, user_id: str) -> Sequence[Device]:
+        found = await self._db.fetch(OF_USER, user_id)
+        return [sql.device(row, self._sealer) for row in found]
+
+    async def get_by_id(self, realm: str, device_id: str) -> tuple[Device, User] | None:
+        row = await self._db.fetchrow(GET_BY_ID, realm, device_id)
+        if row is None:
+            return None
+        device, user = split(row, t.devices, t.users)
+        return sql.device(device, self._sealer), rows.user(user)
+
+    async def rename(self, device_id: str, name: str, now_ms: int) -> bool:
+        return updated_one(await self._db.execute(RENAME, device_id, name, now_ms))
+
+    async def set_status(
+        self, device_id: str, status: DeviceStatus, allowed: Sequence[DeviceStatus], now_ms: int
+    ) -> bool:
+        values = [a.value for a in allowed]
+        return updated_one(
+            await self._db.execute(SET_STATUS, device_id, status.value, now_ms, values)
+        )

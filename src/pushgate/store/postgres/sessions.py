@@ -92,9 +92,11 @@ def add_statement(with_outbox: bool) -> str:
     return f"WITH {', '.join(ctes)} {audit}"
 
 
-# commit: $1 id, $2 status, $3 detail, $4 now, $5 before_deadline, $6..$10 the audit entry,
-# $11 the deny reason, then $12 the message id (with one), then the outbox arrays (with rows).
-_COMMIT_FIXED = 11
+# commit: $1 id, $2 status, $3 detail, $4 now, $5 before_deadline, $6.. the audit entry,
+# then the deny reason, then the message id (with one), then the outbox arrays (with rows).
+_COMMIT_FIXED = 6 + len(AUDIT_COLUMNS)  # the deny reason's number
+_DENY = f"${_COMMIT_FIXED}"
+_MESSAGE = f"${_COMMIT_FIXED + 1}"
 
 
 @functools.cache
@@ -111,19 +113,20 @@ def commit_statement(with_message: bool, with_outbox: bool) -> str:
     won_if = ""
     if with_message:
         ctes.append(
-            "unanswered AS (SELECT message_id FROM notifications WHERE message_id = $12"
+            f"unanswered AS (SELECT message_id FROM notifications WHERE message_id = {_MESSAGE}"
             " AND session_id = $1 AND answered_ms IS NULL FOR UPDATE)"
         )
         won_if = " AND EXISTS (SELECT 1 FROM unanswered)"
     ctes.append(
-        "s AS (UPDATE sessions SET status = $2, detail = $3, updated_ms = $4, deny_reason = $11"
+        "s AS (UPDATE sessions SET status = $2, detail = $3, updated_ms = $4,"
+        f" deny_reason = {_DENY}"
         f" WHERE id = $1 AND status = '{PENDING}' AND ($5 = false OR expires_ms > $4){won_if}"
         " RETURNING id)"
     )
     if with_message:
         ctes.append(
             "n AS (UPDATE notifications SET answered_ms = $4"
-            " WHERE message_id = $12 AND EXISTS (SELECT 1 FROM s))"
+            f" WHERE message_id = {_MESSAGE} AND EXISTS (SELECT 1 FROM s))"
         )
     ctes.append(f"a AS ({AUDIT_INSERT} SELECT {_audit_select(6)} FROM s)")
     if with_outbox:
@@ -141,6 +144,10 @@ DUE = (
     f" WHERE status = '{PENDING}' AND expires_ms <= $1"
     " ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED"
 )
+# One sweeper at a time across every process on the database (issue 10): the others skip
+# their round instead of queueing on the same due rows. Held until the sweep's COMMIT.
+SWEEPER_LOCK_KEYS = ("pushgate", "expiry sweeper")
+SWEEPER_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2)) AS won"
 _MOVED = ("id", "status", "detail", "updated_ms")
 _FIRST_AUDIT = len(_MOVED) + 1
 _FIRST_OUTBOX = _FIRST_AUDIT + len(AUDIT_COLUMNS)
@@ -164,7 +171,7 @@ RECORD_FAILURE = (
 )
 UNCOUNT_NOTIFICATION = (
     "UPDATE sessions SET notification_count = notification_count - 1"
-    " WHERE id = $1 AND notification_count > 0"
+    " WHERE id = $1 AND notification_count > 0 RETURNING notification_count"
 )
 # Two keys of the advisory lock space: the table's and the user's, hashed.
 LOCK_USER = "SELECT pg_advisory_xact_lock(hashtext('sessions'), hashtext($1 || chr(1) || $2))"
@@ -251,8 +258,9 @@ class PostgresSessions(Sessions):
         row = await self._db.fetchrow(RECORD_FAILURE, session_id, now_ms)
         return rows.session(row) if row else None
 
-    async def uncount_notification(self, session_id: str) -> None:
-        await self._db.execute(UNCOUNT_NOTIFICATION, session_id)
+    async def uncount_notification(self, session_id: str) -> int | None:
+        row = await self._db.fetchrow(UNCOUNT_NOTIFICATION, session_id)
+        return None if row is None else int(row[0])
 
     async def lock_idempotency_key(self, realm: str, key: str) -> None:
         await self._db.execute(LOCK_KEY, realm, key)
@@ -294,6 +302,9 @@ class PostgresSessions(Sessions):
         self, now_ms: int, limit: int, expire: Callable[[PushSession], Transition]
     ) -> Sequence[Transition]:
         async with self._db.atomic():
+            locked = await self._db.fetchrow(SWEEPER_LOCK, *SWEEPER_LOCK_KEYS)
+            if locked is None or not locked["won"]:
+                return []  # another process is sweeping; its round covers these rows
             due = await self._db.fetch(DUE, now_ms, limit)
             if not due:
                 return []

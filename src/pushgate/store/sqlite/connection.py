@@ -98,6 +98,17 @@ class KeyCheckedSealer(Sealer):
     def __init__(self, sealer: Sealer) -> None:  # no super().__init__: it delegates
         self._sealer = sealer
 
+    @property
+    def primary_id(self) -> int:
+        return self._sealer.primary_id
+
+    @property
+    def key_ids(self) -> tuple[int, ...]:
+        return self._sealer.key_ids
+
+    def needs_reseal(self, sealed: bytes) -> bool:
+        return self._sealer.needs_reseal(sealed)
+
     def seal(self, plaintext: bytes, context: str) -> bytes:
         return self._sealer.seal(plaintext, context)
 

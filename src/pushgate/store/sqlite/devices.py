@@ -127,6 +127,47 @@ class SqliteDevices:
             lambda c: c.execute(self._CONSUME_MESSAGE, params).rowcount == 1
         )
 
+    _OF_USER = Select(
+        "SELECT {d} FROM devices d WHERE d.user_id = ? ORDER BY d.created_ms, d.id", d=t.devices
+    )
+
+    async def of_user(self, user_id: str) -> Sequence[Device]:
+        found = await self._db.fetch(self._OF_USER.sql, (user_id,))
+        return [rows.device(self._OF_USER.record(r), self._sealer) for r in found]
+
+    _GET_BY_ID = Select(
+        "SELECT {d}, {u} FROM devices d JOIN users u ON u.id = d.user_id"
+        " WHERE d.realm = ? AND d.id = ?",
+        d=t.devices,
+        u=t.users,
+    )
+
+    async def get_by_id(self, realm: str, device_id: str) -> tuple[Device, User] | None:
+        found = await self._db.fetch(self._GET_BY_ID.sql, (realm, device_id))
+        if not found:
+            return None
+        device, user = self._GET_BY_ID.split(found[0])
+        return rows.device(device, self._sealer), rows.user(user)
+
+    _RENAME = "UPDATE devices SET name = ?, updated_ms = ? WHERE id = ?"
+
+    async def rename(self, device_id: str, name: str, now_ms: int) -> bool:
+        params = (name, now_ms, device_id)
+        return await self._db.write(lambda c: c.execute(self._RENAME, params).rowcount == 1)
+
+    async def set_status(
+        self, device_id: str, status: DeviceStatus, allowed: Sequence[DeviceStatus], now_ms: int
+    ) -> bool:
+        if not allowed:
+            return False
+        marks = ", ".join("?" * len(allowed))
+        query = (
+            "UPDATE devices SET status = ?, updated_ms = ?"  # noqa: S608 - placeholders only
+            f" WHERE id = ? AND status IN ({marks})"
+        )
+        params = (status.value, now_ms, device_id, *(a.value for a in allowed))
+        return await self._db.write(lambda c: c.execute(query, params).rowcount == 1)
+
     # Not part of the port: what `SqliteStore.check_secret_key` opens.
     # The row written last (rowid order): no scan of every device ever registered.
     _NEWEST_DEVICE = Select("SELECT {d} FROM devices d ORDER BY d.rowid DESC LIMIT 1", d=t.devices)

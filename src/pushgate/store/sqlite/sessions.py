@@ -143,12 +143,13 @@ class SqliteSessions:
 
     _UNCOUNT_NOTIFICATION = (
         "UPDATE sessions SET notification_count = notification_count - 1"
-        " WHERE id = ? AND notification_count > 0"
+        " WHERE id = ? AND notification_count > 0 RETURNING notification_count"
     )
 
-    async def uncount_notification(self, session_id: str) -> None:
+    async def uncount_notification(self, session_id: str) -> int | None:
         query = self._UNCOUNT_NOTIFICATION
-        await self._db.write(lambda conn: conn.execute(query, (session_id,)))
+        found = await self._db.write(lambda conn: conn.execute(query, (session_id,)).fetchall())
+        return int(found[0][0]) if found else None
 
     async def lock_idempotency_key(self, realm: str, key: str) -> None:
         """A transaction on SQLite holds the one write lock already (BEGIN IMMEDIATE)."""

@@ -25,7 +25,10 @@ from pushgate.store.sqlite.connection import (
 from pushgate.store.sqlite.devices import SqliteDevices
 from pushgate.store.sqlite.inbox import SqliteInbox
 from pushgate.store.sqlite.journeys import SqliteJourneys
+from pushgate.store.sqlite.logins import SqliteLogins
 from pushgate.store.sqlite.outbox import SqliteOutbox
+from pushgate.store.sqlite.retention import SqliteRetention
+from pushgate.store.sqlite.sealed import SqliteSealed
 from pushgate.store.sqlite.sessions import SqliteSessions
 from pushgate.store.sqlite.webhooks import SqliteWebhooks
 
@@ -42,6 +45,9 @@ class SqliteUnitOfWork:
         self.webhooks = SqliteWebhooks(db, sealer)
         self.inbox = SqliteInbox(db)
         self.journeys = SqliteJourneys(db)
+        self.retention = SqliteRetention(db)
+        self.sealed = SqliteSealed(db, sealer)
+        self.logins = SqliteLogins(db)
 
 
 class _Autocommit(AbstractAsyncContextManager[SqliteUnitOfWork]):
@@ -108,6 +114,17 @@ class SqliteStore:
 
     async def check_secret_key(self) -> None:
         await self._shared.devices.open_newest_secret()
+        # A database may hold webhook secrets and no device yet (there are few: open all).
+        await self._shared.webhooks.list(None)
+
+    async def schema_revision(self) -> str | None:
+        found = await self._shared_db.fetch(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        )
+        if not found:
+            return None
+        rows = await self._shared_db.fetch("SELECT version_num FROM alembic_version")
+        return str(rows[0][0]) if rows else None
 
     async def watch_finished(self, publish: Callable[[str], None]) -> None:
         # SQLite has no channel between processes: waiters re-read their session instead.

@@ -1,0 +1,1 @@
+"""Login sessions: AM's SSO token (`iPlanetDirectoryPro`) after a journey succeeds (issue 9)."""
