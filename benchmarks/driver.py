@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,6 +336,12 @@ async def _timed(coro: Any) -> tuple[int, bytes, float]:
     return status, body, time.perf_counter()
 
 
+# Set by a benchmark that delivers pushes (push_delivery.py): the device then waits for the
+# push of each session (by its id) before it polls, as a phone learns of a session from its
+# push; otherwise its poll would answer first and the worker would skip the pointless send.
+push_arrival: Callable[[str], Awaitable[None]] | None = None
+
+
 async def cycle_worker(
     run: Run, rp: Any, dev: Any, parties: list[Party], now_ms: Callable[[], int], wait: int
 ) -> None:
@@ -358,6 +364,8 @@ async def cycle_worker(
                 # The relying party long-polls while the device works (`?wait=`).
                 path = f"/v1/push/sessions/{session_id}?wait={wait}"
                 waiter = asyncio.ensure_future(_timed(rp.request("GET", path)))
+            if push_arrival is not None:
+                await push_arrival(session_id)
             polls = 0
             while True:
                 polls += 1

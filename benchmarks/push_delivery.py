@@ -10,7 +10,10 @@ Three measurements:
   receipt to its last, and the worker's CPU per push.
 - **budget**: the full cycle of `driver.py` on PostgreSQL (create, poll, approve, read), once
   without push providers and once with FCM configured (every device is an FCM device: one
-  push per cycle), server CPU per cycle of each.
+  push per cycle), server CPU per cycle of each. With FCM, each device polls only once its
+  push has reached the loopback FCM server, as a phone learns of a session from its push;
+  otherwise the poll would win the race and the worker skip the send of an answered session.
+  The result counts the pushes received against the cycles run.
 
     .venv/bin/python benchmarks/push_delivery.py                 # everything, ~3 minutes
     .venv/bin/python benchmarks/push_delivery.py --only latency,throughput --pushes 500
@@ -70,6 +73,7 @@ from pushgate.simulator import new_device, registration_body
 from pushgate.wiring import build_services, migrate_database
 
 KINDS = ("gcm", "apns")
+PUSH_TIMEOUT_SECONDS = 10.0  # a push that does not arrive fails its cycle (counted as an error)
 # Its own database: driver.py's may be in use by another benchmark at the same time.
 driver.PG_DB = "pushgate_bench_push"
 
@@ -79,6 +83,7 @@ class TimedFcm(FcmServer):
     """The loopback FCM server, noting when each session's push arrived."""
 
     arrived: dict[str, float] = field(default_factory=dict)
+    _waiting: dict[str, asyncio.Event] = field(default_factory=dict)
 
     async def _send(self, request: Request) -> Response:
         body = json.loads(await request.body())  # Starlette keeps it for the server's read
@@ -86,7 +91,19 @@ class TimedFcm(FcmServer):
         operation = body["message"].get("data", {}).get("operationId")
         if operation and response.status_code == 200:
             self.arrived.setdefault(operation, time.perf_counter())
+            if (event := self._waiting.pop(operation, None)) is not None:
+                event.set()
         return response
+
+    async def arrival(self, operation: str) -> None:
+        """Return once the push of session `operation` has arrived (driver.push_arrival)."""
+        if operation in self.arrived:
+            return
+        event = self._waiting.setdefault(operation, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), PUSH_TIMEOUT_SECONDS)
+        finally:
+            self._waiting.pop(operation, None)
 
 
 @dataclass
@@ -302,7 +319,12 @@ async def budget(providers: Providers, seconds: float, concurrency: list[int]) -
             + ["--warmup", "2", "--users", "256", "--sql-count", "0"]
             + [arg for kv in server_env.items() for arg in ("--env", "=".join(kv))]
         )  # fmt: skip
-        config = await driver.run_config("postgres", 1, args)
+        received = len(providers.fcm.arrived)
+        driver.push_arrival = providers.fcm.arrival if env else None
+        try:
+            config = await driver.run_config("postgres", 1, args)
+        finally:
+            driver.push_arrival = None
         results[label] = {
             f"c{level['concurrency']}": {
                 "cycles_per_second": level["per_second"],
@@ -312,6 +334,9 @@ async def budget(providers: Providers, seconds: float, concurrency: list[int]) -
             }
             for level in config["levels"]
         }
+        # That the pushes were made: one FCM receipt per cycle, warm-up cycles included.
+        results[label]["cycles_completed"] = sum(lv["completed_total"] for lv in config["levels"])
+        results[label]["fcm_pushes_received"] = len(providers.fcm.arrived) - received
     print(f"[budget postgres] {json.dumps(results, indent=2)}")
     return results
 
@@ -363,10 +388,11 @@ async def amain(args: argparse.Namespace) -> Path:
         if "profile" in args.only:
             # profile_server.py's py-spy run of the PostgreSQL cycle, FCM delivery on.
             server_env = {**fcm_env, "PUSHGATE_LOG_LEVEL": "WARNING"}
+            driver.push_arrival = fcm.arrival  # every cycle's push is sent (see budget)
             await profile_server.amain(
                 argparse.Namespace(
                     db="postgres",
-                    concurrency=8,
+                    concurrency=args.profile_concurrency,
                     seconds=args.seconds,
                     top=25,
                     env=[f"{k}={v}" for k, v in server_env.items()],
@@ -375,6 +401,7 @@ async def amain(args: argparse.Namespace) -> Path:
                     raw=None,
                 )
             )
+            driver.push_arrival = None
     if set(out) == {"machine"}:  # a profile only: profile_server.py wrote its own summary
         return driver.RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
@@ -392,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pushes", type=int, default=2000, help="per throughput run")
     p.add_argument("--seconds", type=float, default=15.0, help="per budget level")
     p.add_argument("--concurrency", default="1,8", help="budget levels")
+    p.add_argument("--profile-concurrency", type=int, default=8)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=driver.RESULTS)
     args = p.parse_args(argv)

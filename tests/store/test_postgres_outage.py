@@ -22,10 +22,12 @@ from sqlalchemy.engine import make_url
 from pushgate.errors import Unavailable
 from pushgate.sessions.machine import Event, transition
 from pushgate.sessions.model import SessionStatus
+from pushgate.settings import Settings
 from pushgate.store import schema
 from pushgate.store.engine import postgres_dsn
 from pushgate.store.postgres import PostgresStore
 from pushgate.store.sealing import Sealer
+from pushgate.wiring import migrate_database
 from tests.store.support import (
     NOW,
     audit_events,
@@ -38,7 +40,13 @@ from tests.store.support import (
     table,
     until,
 )
-from tests.support import TEST_SECRET_KEY, empty_database_at
+from tests.support import (
+    POSTGRES_ADMIN_URL,
+    TEST_SECRET_KEY,
+    create_postgres_database,
+    drop_postgres_database,
+    empty_database_at,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -348,3 +356,52 @@ async def test_an_expiry_sweep_survives_killed_connections(
         assert expired.status is SessionStatus.EXPIRED
     finally:
         await store.aclose()
+
+
+async def test_a_server_that_refuses_writes_is_an_outage_and_its_connection_is_dropped(
+    database_url: str,  # unused: this test makes a database of its own to make read-only
+) -> None:
+    """A demoted primary, or an address still leading to the standby after a fail-over,
+    answers reads and refuses writes (SQLSTATE 25006). A write is then `Unavailable` (503),
+    writes nothing, and the refusing connection is closed: once the address leads to a
+    writable server again, the next write works on a fresh connection."""
+    name, url = await create_postgres_database()
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    store = PostgresStore(url, SEALER, pool_size=1)  # one connection: a reused one would fail
+    try:
+        await migrate_database(Settings(database_url=url))
+        user = new_user()
+        async with store.autocommit() as db:
+            assert await db.accounts.add_user(user)
+        # The "demotion": new sessions of this database are read-only, and the server drops the
+        # ones it had, as a restart into standby does.
+        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            name,
+        )
+        with anyio.fail_after(10):
+            while True:  # the first call after the kill may meet the dead connection
+                try:
+                    async with store.autocommit() as db:
+                        assert await db.accounts.get_user("/", user.username) == user
+                    break
+                except Unavailable:
+                    continue
+            for _ in range(3):
+                with pytest.raises(Unavailable, match="storage is unavailable"):
+                    async with store.transaction() as tx:
+                        await tx.sessions.add(s := new_session(user), [], created(s))
+            with pytest.raises(Unavailable):
+                async with store.autocommit() as db:
+                    await db.accounts.add_user(new_user(name="bob"))
+        # The "promotion": the address leads to a server that takes writes again.
+        await admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        async with store.transaction() as tx:
+            await tx.sessions.add(s := new_session(user), [], created(s))
+        assert [row["id"] for row in await table(url, schema.sessions)] == [s.id]
+        assert len(await table(url, schema.users)) == 1
+    finally:
+        await store.aclose()
+        await admin.close()
+        await drop_postgres_database(name)

@@ -35,7 +35,9 @@ BACKLOG = 2048
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free port), or one clear line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of a TCP-proto socket,
+    # and without it the second write of a response can wait for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

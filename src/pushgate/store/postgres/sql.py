@@ -62,6 +62,8 @@ class Db:
             status: str = await self.conn.execute(sql, *args)
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from exc
+        except asyncpg.ReadOnlySQLTransactionError as exc:
+            raise self._read_only(exc) from exc
         return status
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -69,6 +71,8 @@ class Db:
             found: list[asyncpg.Record] = await self.conn.fetch(sql, *args)
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from exc
+        except asyncpg.ReadOnlySQLTransactionError as exc:
+            raise self._read_only(exc) from exc
         return found
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
@@ -76,7 +80,17 @@ class Db:
             found: asyncpg.Record | None = await self.conn.fetchrow(sql, *args)
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from exc
+        except asyncpg.ReadOnlySQLTransactionError as exc:
+            raise self._read_only(exc) from exc
         return found
+
+    def _read_only(self, exc: asyncpg.ReadOnlySQLTransactionError) -> Unavailable:
+        # A server that refuses writes is a standby: a demoted primary, or an address not yet
+        # moved to the new one. That is an outage (503), and this connection is closed so that
+        # the pool opens the next one anew, where a moved address or `target_session_attrs`
+        # leads it to the primary, instead of reusing the standby's for minutes.
+        self.conn.terminate()
+        return unavailable(exc)
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[None]:
