@@ -32,6 +32,7 @@ from pushgate.admin.views import (
 )
 from pushgate.api import admin_openapi
 from pushgate.api.context import services
+from pushgate.api.raw_path import RawPathRoute
 from pushgate.errors import InvalidRequest, UnsupportedMediaType
 from pushgate.outbox.model import OutboxState
 from pushgate.protocol.encoding import strict_json_object
@@ -94,7 +95,8 @@ def _resource(**methods: tuple[Scope, Handler]) -> Callable[[Request], Awaitable
 
 
 def _route(path: str, **methods: tuple[Scope, Handler]) -> Route:
-    return Route(path, _resource(**methods), methods=list(methods))
+    # Matched on the raw path: a name with `/` in it is written `%2F` (docs/ADMIN.md).
+    return RawPathRoute(path, _resource(**methods), methods=list(methods))
 
 
 # Realms ---------------------------------------------------------------------------------------
