@@ -175,11 +175,26 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address of --port.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Serve /healthz, /readyz and /metrics on this port (0: any free one); none by default.",
+)
 @config_option
 @click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Migrate the database and run the background work (expiry, outbox, purge) without HTTP."""
-    run_worker(settings_of(ctx))
+def worker(ctx: click.Context, host: str, port: int | None) -> None:
+    """Migrate the database and run the background work (expiry, outbox, purge) without the API."""
+    if port is None and ctx.get_parameter_source("host") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--host needs --port")
+    settings = settings_of(ctx)
+    sock = None if port is None else bind(host, port)  # a busy port: one line, nothing started
+    try:
+        with metrics_directory(1):  # one process: counts in memory, whatever the environment
+            run_worker(settings, sock)
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 cli.add_command(demo)

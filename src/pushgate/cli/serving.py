@@ -19,13 +19,21 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
+import anyio
 import click
 
 from pushgate.cli.common import DEBUG_HINT, first_line, open_services
 from pushgate.errors import PushgateError
 from pushgate.logs import configure_logging
 from pushgate.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from pushgate.background import Background
+    from pushgate.services import Services
 
 log = logging.getLogger("pushgate")
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that cannot start: no restart loop
@@ -122,12 +130,7 @@ def serve_http(settings: Settings, sock: socket.socket, workers: int, access_log
         proxy_headers=False,
         lifespan="on",  # "auto" would take a failing lifespan for a missing one
     )
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    log.info(
-        "pushgate listening",
-        extra={"fields": {"url": f"http://{shown}:{port}", "workers": workers}},
-    )
+    log.info("pushgate listening", extra={"fields": {"url": _url(sock), "workers": workers}})
     if workers == 1:
         server = uvicorn.Server(config)
         # After a graceful shutdown uvicorn re-raises the signal it stopped on, under the
@@ -150,19 +153,77 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def run_worker(settings: Settings) -> None:
-    """The background runtime without HTTP, until SIGINT or SIGTERM."""
+def run_worker(settings: Settings, sock: socket.socket | None = None) -> None:
+    """The background runtime until SIGINT or SIGTERM; with `sock`, also its `/healthz`,
+    `/readyz` and `/metrics` there, in the same event loop, so they tell of this runtime."""
     from pushgate import background  # imported late, like the server
 
     async def main() -> None:
         services = await open_services(settings)
         try:
-            await _until_signalled(background.run_worker(services), "pushgate worker started")
+            if sock is None:
+                work = background.run_worker(services)
+            else:
+                log.info("pushgate worker listening", extra={"fields": {"url": _url(sock)}})
+                work = _serve_probe(services, background.Background(services), sock)
+            await _until_signalled(work, "pushgate worker started")
         finally:
             await services.store.aclose()
         log.info("pushgate worker stopped")
 
     asyncio.run(main())
+
+
+PROBE_SHUTDOWN_SECONDS = 5  # a scrape in flight may finish; nothing longer holds a stop
+
+
+async def _serve_probe(services: Services, runtime: Background, sock: socket.socket) -> None:
+    """`runtime` and the probe routes on `sock` until cancelled, then a graceful stop."""
+    from pushgate.api.probe import create_probe_app
+    from pushgate.store.migrate import head_revision
+
+    server = _probe_server(create_probe_app(services, runtime, schema_head=head_revision()))
+
+    async def serve() -> None:
+        # Shielded: uvicorn stops cleanly on `should_exit`, not when cancelled mid-loop.
+        with anyio.CancelScope(shield=True):
+            await server.serve(sockets=[sock])
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(runtime.run, name="pushgate-background")
+        tasks.start_soon(serve, name="pushgate-probe")
+        try:
+            await anyio.sleep_forever()
+        finally:
+            server.should_exit = True
+
+
+def _probe_server(app: Callable[..., Awaitable[None]]) -> uvicorn.Server:
+    import uvicorn  # imported late, like the server
+
+    class ProbeServer(uvicorn.Server):
+        """Leaves the signals to `_until_signalled`: uvicorn's own handlers would replace
+        the loop's, and raise the signal again once the server has stopped."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    config = uvicorn.Config(
+        app,
+        lifespan="off",  # the runtime is started beside the server, not by the app
+        access_log=False,  # probes every few seconds would be most of a worker's log
+        log_config=None,  # logs.py's handlers
+        server_header=False,
+        proxy_headers=False,  # as on serve: nothing here needs the client's address
+        timeout_graceful_shutdown=PROBE_SHUTDOWN_SECONDS,
+    )
+    return ProbeServer(config)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _until_signalled(work: Awaitable[None], started: str) -> None:
