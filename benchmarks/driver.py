@@ -337,9 +337,12 @@ async def _timed(coro: Any) -> tuple[int, bytes, float]:
 
 
 # Set by a benchmark that delivers pushes (push_delivery.py): the device then waits for the
-# push of each session (by its id) before it polls, as a phone learns of a session from its
-# push; otherwise its poll would answer first and the worker would skip the pointless send.
-push_arrival: Callable[[str], Awaitable[None]] | None = None
+# push of each session (by its id), as a phone learns of a session from its push; otherwise
+# its poll would answer first and the worker would skip the pointless send. When the hook
+# returns the push's data (`messageId`, `message`), the device answers from it without a
+# poll, as the ForgeRock Authenticator does; when it returns None, the device polls as well.
+PushArrival = Callable[[str], Awaitable[dict[str, str] | None]]
+push_arrival: PushArrival | None = None
 
 
 async def cycle_worker(
@@ -364,10 +367,9 @@ async def cycle_worker(
                 # The relying party long-polls while the device works (`?wait=`).
                 path = f"/v1/push/sessions/{session_id}?wait={wait}"
                 waiter = asyncio.ensure_future(_timed(rp.request("GET", path)))
-            if push_arrival is not None:
-                await push_arrival(session_id)
+            pushed = await push_arrival(session_id) if push_arrival is not None else None
             polls = 0
-            while True:
+            while pushed is None:
                 polls += 1
                 poll = json.dumps(poll_body(mech, now_ms())).encode()
                 status, body = await dev.request("POST", party.pending_path, poll)
@@ -377,7 +379,7 @@ async def cycle_worker(
                     break
                 await asyncio.sleep(0.001)
             t2 = clock()
-            note = notes[0]
+            note = pushed or notes[0]
             answer = answer_body(mech, note["messageId"], note["message"], True)
             status, body = await dev.request(
                 "POST", party.authenticate_path, json.dumps(answer).encode()

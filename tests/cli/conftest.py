@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from sqlalchemy import func, select
 from pushgate.store import schema
 from pushgate.store.engine import create_engine
 from tests.support import BACKENDS, create_postgres_database, drop_postgres_database
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something listens on already."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
 
 
 @pytest.fixture(params=BACKENDS)

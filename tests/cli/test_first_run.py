@@ -8,8 +8,7 @@ import asyncio
 import base64
 import os
 import secrets
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -68,14 +67,6 @@ def run(fresh_database_url: str, tmp_path: Path) -> Invoke:
 def sqlite_run(tmp_path: Path) -> Invoke:
     (tmp_path / "data").mkdir()
     return _runner({"PUSHGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'pushgate.db'}"})
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        yield taken.getsockname()[1]
 
 
 def _key_file(database_url: str, tmp_path: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,14 +82,6 @@ def test_the_worker_serves_its_probes_and_metrics(worker: Running) -> None:
     log = "".join(worker.lines)
     assert "Traceback" not in log
     assert "pushgate worker stopped" in log
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        yield taken.getsockname()[1]
 
 
 def test_a_busy_port_is_one_line_before_anything_starts(busy_port: int, tmp_path: Path) -> None:
