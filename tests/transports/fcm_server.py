@@ -9,19 +9,15 @@ message shape, records each message and answers what the test scripts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.transports.certs import LoopbackPki
+from tests.transports.loopback import tls_serving
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -167,32 +164,6 @@ def _error(
 
 @asynccontextmanager
 async def fcm_serving(server: FcmServer, pki: LoopbackPki) -> AsyncIterator[FcmServer]:
-    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on a TCP-proto socket's connections. Without
-    # it each response waited ~40 ms for the client's delayed ACK (headers and body go out in
-    # two writes), a delay no real push service adds.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server.port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        server.app(),
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        ssl_certfile=str(pki.cert_file),
-        ssl_keyfile=str(pki.key_file),
-    )
-    uvicorn_server = uvicorn.Server(config)
-    # A plain task, not a task group: pytest-asyncio sets a fixture up and tears it down in
-    # different tasks, and a task group must be left in the task that entered it.
-    task = asyncio.get_running_loop().create_task(uvicorn_server.serve([sock]))
-    try:
-        with anyio.fail_after(10):
-            while not uvicorn_server.started:
-                if task.done():
-                    task.result()
-                await anyio.sleep(0.01)
+    async with tls_serving(server.app(), pki) as port:
+        server.port = port
         yield server
-    finally:
-        uvicorn_server.should_exit = True
-        await task
-        sock.close()

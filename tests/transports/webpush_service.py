@@ -5,19 +5,15 @@ answers 201, or the status a test asks for per subscription."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import socket
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import anyio
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,6 +25,7 @@ from starlette.routing import Route
 
 from tests.support import FakeClock
 from tests.transports.certs import LoopbackPki
+from tests.transports.loopback import tls_serving
 
 
 def b64url_decode(text: str) -> bytes:
@@ -176,33 +173,6 @@ class PushService:
 
 @asynccontextmanager
 async def webpush_serving(service: PushService, pki: LoopbackPki) -> AsyncIterator[PushService]:
-    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on a TCP-proto socket's connections. Without
-    # it each response waited ~40 ms for the client's delayed ACK (headers and body go out in
-    # two writes), a delay no real push service adds.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    service.port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        service.app(),
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        ssl_certfile=str(pki.cert_file),
-        ssl_keyfile=str(pki.key_file),
-    )
-    server = uvicorn.Server(config)
-    # A task, not a task group: pytest-asyncio sets a fixture up and tears it down in two
-    # different tasks, and a task group must be left in the task that entered it.
-    serving = asyncio.get_running_loop().create_task(server.serve([sock]))
-    try:
-        with anyio.fail_after(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()  # the server failed to start: say why
-                await anyio.sleep(0.01)
+    async with tls_serving(service.app(), pki) as port:
+        service.port = port
         yield service
-    finally:
-        server.should_exit = True
-        with anyio.fail_after(10):
-            await serving
-        sock.close()
