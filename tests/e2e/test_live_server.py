@@ -10,12 +10,7 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +26,8 @@ from pushgate.settings import Settings
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Notification, SimulatorError, answer_body, new_device
 from pushgate.wiring import build_services
+from tests.live_server import free_port, serving
 from tests.support import TEST_SECRET_KEY, empty_database
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -54,52 +44,19 @@ class LiveServer:
 
 @pytest.fixture
 async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=database_url, public_url=base, secret_key=TEST_SECRET_KEY)
     services = build_services(settings)  # the system clock: the server uses it too
     await empty_database(services)
     key = await services.accounts.create_api_key("/")
     log_path = tmp_path / "server.log"
-    env = {
-        **os.environ,
-        "PUSHGATE_DATABASE_URL": database_url,
-        "PUSHGATE_PUBLIC_URL": base,
-        "PUSHGATE_SECRET_KEY": TEST_SECRET_KEY,
-        "PUSHGATE_LOG_FORMAT": "json",
-        "PUSHGATE_LOG_LEVEL": "DEBUG",
-        "PUSHGATE_EXPIRY_SWEEP_SECONDS": "0.2",
-        "PUSHGATE_CONFIG": "",
-    }
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "pushgate", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await _wait_until_up(base, process)
+    env = {"PUSHGATE_LOG_LEVEL": "DEBUG", "PUSHGATE_EXPIRY_SWEEP_SECONDS": "0.2"}
+    try:
+        async with serving(database_url, port, log_path, env):
             yield LiveServer(base, log_path, services, key.key)
-        finally:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 10)
-            await services.store.aclose()
-
-
-async def _wait_until_up(base: str, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                pytest.fail(f"server exited with {process.returncode}")
-            try:
-                if (await http.get(base + "/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail("server did not come up within 30 s")
+    finally:
+        await services.store.aclose()
 
 
 @pytest.fixture

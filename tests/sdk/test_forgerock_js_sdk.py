@@ -15,10 +15,7 @@ import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +29,7 @@ from pushgate.settings import Settings
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Notification, SimulatorError, new_device
 from pushgate.wiring import build_services
+from tests.live_server import free_port, serving
 from tests.support import TEST_SECRET_KEY, empty_database
 
 SDK_DIR = Path(__file__).parent
@@ -72,12 +70,6 @@ def _installed_sdk() -> str | None:
     return str(json.loads(SDK_PACKAGE.read_text())["version"])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     base: str
@@ -91,51 +83,17 @@ async def server(
 ) -> AsyncIterator[Server]:
     """`pushgate serve` on loopback, one per backend for this module (each test has its own
     user: starting a server costs seconds)."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=database_url, public_url=base, secret_key=TEST_SECRET_KEY)
     services = build_services(settings)  # the system clock: the server uses it too
     await empty_database(services)
-    env = {
-        **os.environ,
-        "PUSHGATE_DATABASE_URL": database_url,
-        "PUSHGATE_PUBLIC_URL": base,
-        "PUSHGATE_SECRET_KEY": TEST_SECRET_KEY,
-        "PUSHGATE_LOG_FORMAT": "json",
-        "PUSHGATE_CORS_ORIGINS": PAGE_ORIGIN,
-        "PUSHGATE_CONFIG": "",
-    }
     log_path = tmp_path_factory.mktemp("sdk-server") / "server.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "pushgate", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await _wait_until_up(base, process, log_path)
+    try:
+        async with serving(database_url, port, log_path, {"PUSHGATE_CORS_ORIGINS": PAGE_ORIGIN}):
             yield Server(base, log_path, services)
-        finally:
-            if process.returncode is None:
-                process.terminate()
-            await asyncio.wait_for(process.wait(), 10)
-            await services.store.aclose()
-
-
-async def _wait_until_up(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{_tail(log, 4000)}")
-            try:
-                if (await http.get(base + "/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail("server did not come up within 30 s")
+    finally:
+        await services.store.aclose()
 
 
 def _tail(path: Path, chars: int) -> str:
