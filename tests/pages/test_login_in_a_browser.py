@@ -15,36 +15,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from pushgate.api.app import create_app
 from pushgate.services import Services
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Mechanism, new_device
 from tests.api.live import serving
-from tests.pages.test_docs_in_a_browser import CHROMIUM, FLAGS
-from tests.support import IN_CI, FakeClock
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if CHROMIUM is None:
-        message = "chromium is not installed (.ci/run installs Debian's package)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=FLAGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 class Site:
