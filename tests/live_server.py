@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(
+async def serve_in_subprocess(
     database_url: str, port: int, log_path: Path, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[str]:
     """The server on `port`, its output in `log_path`, once `/healthz` answers; yields its

@@ -26,7 +26,7 @@ from pushgate.settings import Settings
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Notification, SimulatorError, answer_body, new_device
 from pushgate.wiring import build_services
-from tests.live_server import free_port, serving
+from tests.live_server import free_port, serve_in_subprocess
 from tests.support import TEST_SECRET_KEY, empty_database
 
 
@@ -53,7 +53,7 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
     log_path = tmp_path / "server.log"
     env = {"PUSHGATE_LOG_LEVEL": "DEBUG", "PUSHGATE_EXPIRY_SWEEP_SECONDS": "0.2"}
     try:
-        async with serving(database_url, port, log_path, env):
+        async with serve_in_subprocess(database_url, port, log_path, env):
             yield LiveServer(base, log_path, services, key.key)
     finally:
         await services.store.aclose()

@@ -29,7 +29,7 @@ from pushgate.settings import Settings
 from pushgate.simulator.client import DeviceClient
 from pushgate.simulator.device import Notification, SimulatorError, new_device
 from pushgate.wiring import build_services
-from tests.live_server import free_port, serving
+from tests.live_server import free_port, serve_in_subprocess
 from tests.support import TEST_SECRET_KEY, empty_database
 
 SDK_DIR = Path(__file__).parent
@@ -90,7 +90,9 @@ async def server(
     await empty_database(services)
     log_path = tmp_path_factory.mktemp("sdk-server") / "server.log"
     try:
-        async with serving(database_url, port, log_path, {"PUSHGATE_CORS_ORIGINS": PAGE_ORIGIN}):
+        async with serve_in_subprocess(
+            database_url, port, log_path, {"PUSHGATE_CORS_ORIGINS": PAGE_ORIGIN}
+        ):
             yield Server(base, log_path, services)
     finally:
         await services.store.aclose()

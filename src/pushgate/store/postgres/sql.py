@@ -39,6 +39,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What fails a statement as an outage (503): the connection errors, and a server that refuses
+# writes because it is a standby (SQLSTATE 25006).
+STATEMENT_ERRORS = (*CONNECTION_ERRORS, asyncpg.ReadOnlySQLTransactionError)
+
+
 def unavailable(exc: BaseException) -> Unavailable:
     return Unavailable("storage is unavailable", reason=f"{type(exc).__name__}: {exc}")
 
@@ -60,36 +65,31 @@ class Db:
     async def execute(self, sql: str, *args: Any) -> str:
         try:
             status: str = await self.conn.execute(sql, *args)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(exc) from exc
-        except asyncpg.ReadOnlySQLTransactionError as exc:
-            raise self._read_only(exc) from exc
+        except STATEMENT_ERRORS as exc:
+            raise self._failed(exc) from exc
         return status
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
             found: list[asyncpg.Record] = await self.conn.fetch(sql, *args)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(exc) from exc
-        except asyncpg.ReadOnlySQLTransactionError as exc:
-            raise self._read_only(exc) from exc
+        except STATEMENT_ERRORS as exc:
+            raise self._failed(exc) from exc
         return found
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         try:
             found: asyncpg.Record | None = await self.conn.fetchrow(sql, *args)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(exc) from exc
-        except asyncpg.ReadOnlySQLTransactionError as exc:
-            raise self._read_only(exc) from exc
+        except STATEMENT_ERRORS as exc:
+            raise self._failed(exc) from exc
         return found
 
-    def _read_only(self, exc: asyncpg.ReadOnlySQLTransactionError) -> Unavailable:
-        # A server that refuses writes is a standby: a demoted primary, or an address not yet
-        # moved to the new one. That is an outage (503), and this connection is closed so that
-        # the pool opens the next one anew, where a moved address or `target_session_attrs`
-        # leads it to the primary, instead of reusing the standby's for minutes.
-        self.conn.terminate()
+    def _failed(self, exc: BaseException) -> Unavailable:
+        if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+            # A server that refuses writes is a standby: a demoted primary, or an address not
+            # yet moved to the new one. This connection is closed so that the pool opens the
+            # next one anew, where a moved address or `target_session_attrs` leads it to the
+            # primary, instead of reusing the standby's for minutes.
+            self.conn.terminate()
         return unavailable(exc)
 
     @asynccontextmanager
