@@ -22,6 +22,7 @@ from pushgate.journeys.auth_id import AuthIds
 from pushgate.journeys.service import JourneyService
 from pushgate.logins.service import LoginService
 from pushgate.metrics import Metrics
+from pushgate.outbox.handoff import Handoff
 from pushgate.outbox.model import RetryPolicy
 from pushgate.outbox.worker import Doorbell, Handler, OutboxWorker, WorkerSettings
 from pushgate.secret_key import key_ring_source, load_secret_key
@@ -91,6 +92,14 @@ def build_services(
     accounts = AccountService(store, clock, api_key_cache_seconds=settings.api_key_cache_seconds)
     handlers = {**handlers, **webhooks.handlers}
     handlers = {**handlers, **pushes.handlers}
+    worker_settings = WorkerSettings(
+        lease_ms=int(settings.outbox_lease_seconds * 1000),
+        batch=settings.outbox_batch,
+        idle_seconds=settings.outbox_poll_seconds,
+    )
+    handoff = Handoff(
+        pushes.handoff_kinds, lease_ms=worker_settings.lease_ms, capacity=worker_settings.batch
+    )
     sessions = SessionService(
         store,
         clock,
@@ -100,6 +109,7 @@ def build_services(
         wait_recheck_seconds=settings.wait_recheck_seconds,
         followers=followers,
         on_outbox=doorbell.ring,
+        handoff=handoff,
         policies=accounts.realm_policy,
         observe=metrics.session_changed,
     )
@@ -128,12 +138,9 @@ def build_services(
             handlers,
             policy=RetryPolicy(max_attempts=settings.outbox_max_attempts),
             policies={**webhooks.policies, **pushes.policies},
-            settings=WorkerSettings(
-                lease_ms=int(settings.outbox_lease_seconds * 1000),
-                batch=settings.outbox_batch,
-                idle_seconds=settings.outbox_poll_seconds,
-            ),
+            settings=worker_settings,
             doorbell=doorbell,
+            handoff=handoff,
         ),
         vapid=vapid,
         webhooks=webhooks,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 import anyio
 
 from pushgate.accounts.model import User
+from pushgate.changes import SessionChange
 from pushgate.clock import Clock
 from pushgate.delivery.endpoints import SnsEndpoints
 from pushgate.delivery.model import (
@@ -43,6 +44,7 @@ from pushgate.outbox.model import OutboxMessage, OutboxRow, RetryPolicy
 from pushgate.outbox.worker import GiveUp, Handler, Outcome, Retry
 from pushgate.protocol.push_payload import push_jwt
 from pushgate.sessions.model import SessionStatus
+from pushgate.sessions.ports import OpenNotification
 from pushgate.sessions.pushes import push_claims
 from pushgate.store.ports import Store
 from pushgate.transports.base import (
@@ -111,6 +113,11 @@ class PushDelivery:
         }
 
     @property
+    def handoff_kinds(self) -> Collection[str]:
+        """What a create hands to this process's worker: its prompts (outbox/handoff.py)."""
+        return (KIND,)
+
+    @property
     def policies(self) -> Mapping[str, RetryPolicy]:
         return {KIND: RETRY_POLICY, SILENT_KIND: RETRY_POLICY, NOTICE_KIND: RETRY_POLICY}
 
@@ -145,8 +152,10 @@ class PushDelivery:
     async def _prompt(self, row: OutboxRow) -> Outcome:
         message_id = str(row.payload["messageId"])
         now = self._clock.now_ms()
-        async with self._store.autocommit() as db:
-            found = await db.sessions.open_notification(row.realm, message_id)
+        found = _created_with(row.context, message_id)
+        if found is None:
+            async with self._store.autocommit() as db:
+                found = await db.sessions.open_notification(row.realm, message_id)
         if found is None:
             return self._skip(row, "no such notification")
         # One read: the device as it is now (token, status) comes with the notification.
@@ -322,3 +331,15 @@ class PushDelivery:
             "push not sent", extra={"fields": {"kind": row.kind, "row": row.id, "reason": reason}}
         )
         return None
+
+
+def _created_with(context: object, message_id: str) -> OpenNotification | None:
+    """The notification, session and device of a prompt handed over by the create that made
+    them (outbox/handoff.py), so that the send reads nothing back; None for a claimed row."""
+    if not isinstance(context, SessionChange) or context.event is not None:
+        return None
+    notification = next((n for n in context.notifications if n.message_id == message_id), None)
+    if notification is None:
+        return None
+    device = next((d for d in context.devices if d.id == notification.device_id), None)
+    return None if device is None else OpenNotification(notification, device, context.session)

@@ -4,7 +4,9 @@ A message is written in the same transaction as the change it follows, so it exi
 only if the change committed. Its idempotency key is unique per kind: writing the same message
 twice keeps the first. A worker claims due rows under a lease; a row whose lease runs out (its
 process died mid-send) is claimed again by another worker, so handlers must tolerate a repeat
-(the idempotency key travels with the row for that purpose).
+(the idempotency key travels with the row for that purpose). A row can also be written already
+leased, to the worker of the process that writes it, which then sends it without a claim
+(outbox/handoff.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ class OutboxState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str
+    until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """A new outbox row, as a transition asks for it."""
 
@@ -34,6 +42,7 @@ class OutboxMessage:
     key: str  # idempotency key, unique per kind
     payload: Mapping[str, object] = field(default_factory=dict)
     not_before_ms: int | None = None  # None: due at once
+    lease: Lease | None = None  # written leased: this process's worker sends it (handoff.py)
 
     def __post_init__(self) -> None:
         # The columns' sizes: a follower's bug, refused before anything is written.
@@ -56,6 +65,13 @@ class OutboxRow:
     last_error: str | None
     created_ms: int
     updated_ms: int
+    # What the process that wrote the row knew of its change (a handoff), so that its handler
+    # need not read it back; None for a claimed row. Never stored.
+    context: object = field(default=None, compare=False, repr=False)
+
+
+# The ids of the rows a write made leased, by (kind, key): what a handoff needs to send them.
+LeasedIds = Mapping[tuple[str, str], int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,7 @@ worker claims the row again, so a handler may see a row twice and must be idempo
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import anyio
 
 from pushgate.clock import Clock
 from pushgate.errors import PushgateError
+from pushgate.outbox.handoff import Handoff
 from pushgate.outbox.model import MAX_ERROR, OutboxRow, RetryPolicy
 from pushgate.store.ports import Store
 
@@ -80,6 +80,7 @@ class OutboxWorker:
         policies: Mapping[str, RetryPolicy] | None = None,
         settings: WorkerSettings | None = None,
         doorbell: Doorbell | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -90,10 +91,17 @@ class OutboxWorker:
         self._policies = dict(policies or {})
         self._settings = settings or WorkerSettings()
         self._doorbell = doorbell or Doorbell()
-        self.owner = f"worker-{uuid.uuid4()}"
+        # Rows this process writes leased to this worker, handed over after their commit.
+        self._handoff = handoff or Handoff((), lease_ms=self._settings.lease_ms, capacity=0)
+        self.owner = self._handoff.owner
         # Rows handled but not yet marked done: the next claim marks them (one round trip a
         # batch, not one a row). Until then their lease holds them; a crash re-sends them.
         self._done: list[int] = []
+        self._interrupted: list[OutboxRow] = []  # handed over, stopped before their outcome
+
+    @property
+    def handoff(self) -> Handoff:
+        return self._handoff
 
     async def run(self, beat: Callable[[], None] = lambda: None) -> None:
         """Handle rows until cancelled, calling `beat` after every round; storage errors
@@ -101,17 +109,64 @@ class OutboxWorker:
         beat()
         if not self._handlers:
             await anyio.sleep_forever()
+        failure: Exception | None = None
         try:
-            while True:
-                claimed = await self.run_once(settle=False)
-                beat()
-                # A batch not full took every due row: wait for the doorbell (or the idle
-                # poll), whose claim marks this batch done. A full one: claim again now.
-                if claimed < self._settings.batch:
-                    await self._doorbell.wait(self._settings.idle_seconds)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._take_handed)
+                try:
+                    await self._claim(beat)
+                except Exception as exc:  # raised as it is, not in a task group's ExceptionGroup
+                    failure = exc
+                    tasks.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         finally:
+            left, self._interrupted = [*self._handoff.close(), *self._interrupted], []
             with anyio.CancelScope(shield=True), suppress(PushgateError):
                 await self._settle()  # stopping: what was sent is not sent again
+                await self._give_back(left)
+
+    async def _claim(self, beat: Callable[[], None]) -> None:
+        while True:
+            claimed = await self.run_once(settle=False)
+            beat()
+            # A batch not full took every due row: wait for the doorbell (or the idle poll),
+            # whose claim marks this batch done. A full one: claim again now.
+            if claimed < self._settings.batch:
+                await self._doorbell.wait(self._settings.idle_seconds)
+
+    async def _take_handed(self) -> None:
+        """Handle the rows handed over by this process's writers as they come (handoff.py)."""
+        self._handoff.open()
+        async with anyio.create_task_group() as sends:
+            while True:
+                for row in await self._handoff.take():
+                    sends.start_soon(self._handle_handed, row)
+
+    async def _handle_handed(self, row: OutboxRow) -> None:
+        try:
+            await self._handle(row)
+        except anyio.get_cancelled_exc_class():
+            self._interrupted.append(row)  # stopping mid-send: given back (it may be sent twice)
+            raise
+        except PushgateError as exc:
+            # Its outcome could not be written: the lease runs out and a claim decides again.
+            log.warning(
+                "outbox outcome not recorded",
+                extra={"fields": {"kind": row.kind, "row": row.id, "reason": exc.reason}},
+            )
+        finally:
+            self._handoff.finished()
+
+    async def _give_back(self, rows: Sequence[OutboxRow]) -> None:
+        """Stopping: rows handed over and not handled are due now for any worker, instead of
+        after their lease."""
+        if not rows:
+            return
+        now = self._clock.now_ms()
+        async with self._store.autocommit() as db:
+            for row in rows:
+                await db.outbox.retry(row.id, self.owner, now, now, "the worker stopped")
 
     async def run_once(self, *, settle: bool = True) -> int:
         """Claim one batch and handle it, the rows concurrently; how many were claimed. With

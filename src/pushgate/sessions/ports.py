@@ -14,7 +14,7 @@ from typing import Protocol
 from pushgate.accounts.model import User
 from pushgate.audit.model import AuditEntry
 from pushgate.devices.model import Device
-from pushgate.outbox.model import OutboxMessage
+from pushgate.outbox.model import LeasedIds, OutboxMessage
 from pushgate.sessions.machine import Transition
 from pushgate.sessions.model import Notification, PushSession
 
@@ -55,8 +55,9 @@ class Sessions(Protocol):
         notifications: Sequence[Notification],
         audit: AuditEntry,
         outbox: Sequence[OutboxMessage] = (),
-    ) -> None:
-        """Insert the session, its notifications, its audit entry and outbox rows, atomically."""
+    ) -> LeasedIds:
+        """Insert the session, its notifications, its audit entry and outbox rows, atomically;
+        the ids of the outbox rows written leased (an existing (kind, key) is not)."""
         ...
 
     async def get(self, realm: str, session_id: str) -> PushSession | None: ...

@@ -30,6 +30,7 @@ from pushgate.errors import (
     RateLimited,
     Unprocessable,
 )
+from pushgate.outbox.handoff import Handoff
 from pushgate.protocol import device_messages as dm
 from pushgate.protocol.challenge import challenge_number, new_challenge, numbers_with, typed_code
 from pushgate.protocol.encoding import compact_json
@@ -145,6 +146,7 @@ class SessionService:
         wait_recheck_seconds: float,
         followers: Sequence[Follower] = (),
         on_outbox: Callable[[], None] = lambda: None,
+        handoff: Handoff | None = None,
         policies: Callable[[str], Awaitable[RealmPolicy]] | None = None,
         observe: Callable[[PushSession, Event | None], None] = lambda _s, _e: None,
     ) -> None:
@@ -156,6 +158,8 @@ class SessionService:
         self._recheck = wait_recheck_seconds
         self._followers = tuple(followers)
         self._on_outbox = on_outbox  # wakes this process's outbox worker
+        # A create's pushes go straight to this process's worker (outbox/handoff.py).
+        self._handoff = handoff or Handoff((), lease_ms=0, capacity=0)
         self._policies = policies or _default_policy
         # Told of every committed create (event None) and terminal move: the metrics.
         self._observe = observe
@@ -245,8 +249,9 @@ class SessionService:
                 now,
                 {"status": session.status.wire, "notifications": len(notifications)},
             ).by(origin)
-            outbox = follow(SessionChange(session, None, notifications, devices), self._followers)
-            await db.sessions.add(session, notifications, audit, outbox)
+            change = SessionChange(session, None, notifications, devices)
+            outbox = self._handoff.lease(follow(change, self._followers), now)
+            leased = await db.sessions.add(session, notifications, audit, outbox)
             if request.idempotency_key is not None:
                 await db.sessions.add_idempotency_key(
                     realm, request.idempotency_key, request.request_hash, session.id, now
@@ -254,7 +259,7 @@ class SessionService:
         for move in superseded:
             self._committed(move)
         self._observe(session, None)
-        if outbox:
+        if outbox and not self._handoff.hand(outbox, leased, now, change):
             self._on_outbox()
         log.info(
             "session created",

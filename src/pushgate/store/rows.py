@@ -269,17 +269,19 @@ def audit_record(row: Row) -> AuditRecord:
 
 
 def outbox_values(m: OutboxMessage, now_ms: int) -> dict[str, Any]:
-    """A new pending row, without `id`: the database numbers outbox rows."""
+    """A new pending row, without `id`: the database numbers outbox rows. A leased one counts
+    its first attempt: the handoff that makes it is its claim."""
+    lease = m.lease
     return {
         "kind": m.kind,
         "realm": m.realm,
         "idempotency_key": m.key,
         "payload": to_json(m.payload),
         "state": OutboxState.PENDING.value,
-        "attempts": 0,
+        "attempts": 0 if lease is None else 1,
         "next_attempt_ms": now_ms if m.not_before_ms is None else m.not_before_ms,
-        "lease_owner": None,
-        "lease_until_ms": None,
+        "lease_owner": None if lease is None else lease.owner,
+        "lease_until_ms": None if lease is None else lease.until_ms,
         "last_error": None,
         "created_ms": now_ms,
         "updated_ms": now_ms,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pushgate.audit.model import AuditEntry
-from pushgate.outbox.model import OutboxMessage
+from pushgate.outbox.model import LeasedIds, OutboxMessage
 from pushgate.sessions.machine import Transition
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.sessions.ports import DevicePending, OpenNotification, Sessions, UserLimits
@@ -76,6 +76,9 @@ PENDING_FOR_DEVICE = (
 )
 
 
+_RETURNING_LEASED = "RETURNING id, kind, idempotency_key, lease_owner IS NOT NULL AS leased"
+
+
 @functools.cache
 def add_statement(with_outbox: bool) -> str:
     """$1.. the session, then one array per notification column, then the audit entry, then
@@ -86,10 +89,14 @@ def add_statement(with_outbox: bool) -> str:
         f"n AS (INSERT INTO notifications ({', '.join(NOTIFICATION_COLUMNS)})"
         f" {unnest(t.notifications, SESSION_COLUMNS + 1)})",
     ]
-    if with_outbox:
-        ctes.append(f"o AS ({insert_outbox(first_audit + len(AUDIT_COLUMNS))})")
     audit = f"{AUDIT_INSERT} VALUES ({placeholders(first_audit, len(AUDIT_COLUMNS))})"
-    return f"WITH {', '.join(ctes)} {audit}"
+    if not with_outbox:
+        return f"WITH {', '.join(ctes)} {audit}"
+    first_outbox = first_audit + len(AUDIT_COLUMNS)
+    ctes.append(f"a AS ({audit})")
+    ctes.append(f"o AS ({insert_outbox(first_outbox)} {_RETURNING_LEASED})")
+    # The rows written leased come back: the handoff sends them by id (outbox/handoff.py).
+    return f"WITH {', '.join(ctes)} SELECT id, kind, idempotency_key FROM o WHERE leased"
 
 
 # commit: $1 id, $2 status, $3 detail, $4 now, $5 before_deadline, $6.. the audit entry,
@@ -212,14 +219,18 @@ class PostgresSessions(Sessions):
         notifications: Sequence[Notification],
         audit: AuditEntry,
         outbox: Sequence[OutboxMessage] = (),
-    ) -> None:
-        await self._db.execute(
-            add_statement(bool(outbox)),
+    ) -> LeasedIds:
+        args = (
             *sql.args(t.sessions, rows.session_values(session)),
             *arrays(t.notifications, (rows.notification_values(n) for n in notifications)),
             *audit_args(audit),
             *_outbox_args(outbox, session.created_ms),
         )
+        if not outbox:
+            await self._db.execute(add_statement(False), *args)
+            return {}
+        leased = await self._db.fetch(add_statement(True), *args)
+        return {(r["kind"], r["idempotency_key"]): r["id"] for r in leased}
 
     async def get(self, realm: str, session_id: str) -> PushSession | None:
         row = await self._db.fetchrow(GET, session_id, realm)

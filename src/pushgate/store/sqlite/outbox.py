@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio.lowlevel
 
-from pushgate.outbox.model import MAX_ERROR, OutboxMessage, OutboxRow
+from pushgate.outbox.model import MAX_ERROR, LeasedIds, OutboxMessage, OutboxRow
 from pushgate.outbox.ports import OutboxStats
 from pushgate.store import rows
 from pushgate.store import schema as t
@@ -27,10 +27,22 @@ from pushgate.store.sqlite.connection import Db
 _ADD = Insert(t.outbox, without=("id",), suffix="ON CONFLICT (kind, idempotency_key) DO NOTHING")
 
 
-def add(conn: sqlite3.Connection, messages: Sequence[OutboxMessage], now_ms: int) -> None:
-    """Inside a write of the caller's, so that a change's outbox rows commit with it."""
-    if messages:
-        conn.executemany(_ADD.sql, [_ADD.params(rows.outbox_values(m, now_ms)) for m in messages])
+_ADD_LEASED = f"{_ADD.sql} RETURNING id"
+
+
+def add(conn: sqlite3.Connection, messages: Sequence[OutboxMessage], now_ms: int) -> LeasedIds:
+    """Inside a write of the caller's, so that a change's outbox rows commit with it; the ids
+    of the rows written leased (outbox/handoff.py)."""
+    free = [_ADD.params(rows.outbox_values(m, now_ms)) for m in messages if m.lease is None]
+    if free:
+        conn.executemany(_ADD.sql, free)
+    leased: dict[tuple[str, str], int] = {}
+    for m in messages:
+        if m.lease is not None:
+            row = conn.execute(_ADD_LEASED, _ADD.params(rows.outbox_values(m, now_ms))).fetchone()
+            if row is not None:  # None: the (kind, key) was there already
+                leased[m.kind, m.key] = row[0]
+    return leased
 
 
 # The stored states are the values of `OutboxState`.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import anyio.lowlevel
 
 from pushgate.audit.model import AuditEntry
-from pushgate.outbox.model import OutboxMessage
+from pushgate.outbox.model import LeasedIds, OutboxMessage
 from pushgate.sessions.machine import Transition
 from pushgate.sessions.model import Notification, PushSession
 from pushgate.sessions.ports import DevicePending, OpenNotification, UserLimits
@@ -84,18 +84,18 @@ class SqliteSessions:
         notifications: Sequence[Notification],
         audit: AuditEntry,
         outbox: Sequence[OutboxMessage] = (),
-    ) -> None:
+    ) -> LeasedIds:
         row = _ADD_SESSION.params(rows.session_values(session))
         fanout = [_ADD_NOTIFICATION.params(rows.notification_values(n)) for n in notifications]
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: sqlite3.Connection) -> LeasedIds:
             conn.execute(_ADD_SESSION.sql, row)
             if fanout:
                 conn.executemany(_ADD_NOTIFICATION.sql, fanout)
             append_audit(conn, audit)
-            add_outbox(conn, outbox, session.created_ms)
+            return add_outbox(conn, outbox, session.created_ms)
 
-        await self._db.write(work)
+        return await self._db.write(work)
 
     _GET = Select("SELECT {s} FROM sessions s WHERE s.id = ? AND s.realm = ?", s=t.sessions)
 
