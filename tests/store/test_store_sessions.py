@@ -13,12 +13,14 @@ import asyncpg
 import pytest
 from sqlalchemy import update
 
+from pushgate.outbox.model import Lease
 from pushgate.sessions.machine import Event, transition
 from pushgate.sessions.model import Notification, PushSession, SessionStatus
 from pushgate.store import schema
 from pushgate.store.engine import postgres_dsn
 from pushgate.store.ports import Store
 from tests.store.support import (
+    KIND,
     NOW,
     audit_events,
     change,
@@ -61,6 +63,36 @@ async def test_add_writes_session_notifications_audit_and_outbox(
         ("a", NOW, "pending"),
         ("b", NOW + 7, "pending"),
     ]
+
+
+async def test_add_gives_the_ids_of_the_rows_it_wrote_leased(
+    store: Store, database_url: str
+) -> None:
+    """What a handoff sends (outbox/handoff.py): the leased rows it wrote, not one whose
+    (kind, key) was there already, nor a free one."""
+    user = new_user()
+    first, second = new_session(user), new_session(user)
+    lease = Lease("worker-1", NOW + 30_000)
+    async with store.transaction() as tx:
+        await tx.accounts.add_user(user)
+        await tx.outbox.add([message("taken")], NOW)
+    async with store.autocommit() as db:
+        assert await db.sessions.add(first, [], created(first), [message("free")]) == {}
+        leased = await db.sessions.add(
+            second,
+            [],
+            created(second),
+            [message("mine", lease=lease), message("taken", lease=lease), message("free2")],
+        )
+    outbox = {r["idempotency_key"]: r for r in await table(database_url, schema.outbox)}
+    assert leased == {(KIND, "mine"): outbox["mine"]["id"]}
+    mine = outbox["mine"]
+    assert (mine["lease_owner"], mine["lease_until_ms"], mine["attempts"]) == (
+        "worker-1",
+        NOW + 30_000,
+        1,  # the handoff is its first attempt
+    )
+    assert [outbox[k]["lease_owner"] for k in ("taken", "free", "free2")] == [None] * 3
 
 
 async def test_add_of_a_session_without_devices(store: Store, database_url: str) -> None:

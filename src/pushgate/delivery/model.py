@@ -6,8 +6,9 @@ takes, and when a failed push is tried again.
 Three kinds of rows:
 - `push`: the prompt of one notification (`mtoken.operationInit`), written with the session.
   Its key is the notification's messageId, so a repeat is the same push (same messageId, same
-  apns-id); it holds ids only: the handler reads the device at send time, so a token refreshed
-  before the send is the one used.
+  apns-id); it holds ids only. The create hands it to its own process's worker with the
+  session and devices it read (outbox/handoff.py); a claimed row's handler reads the device at
+  send time, so a token refreshed before a retry is the one used.
 - `push.finished`: a session ended; its handler expands it into one `push.silent` row per
   active device of the user (the one that answered excepted), read when it runs. Not written
   when the session reached one device only and that device answered.

@@ -158,7 +158,7 @@ class PushDelivery:
                 found = await db.sessions.open_notification(row.realm, message_id)
         if found is None:
             return self._skip(row, "no such notification")
-        # One read: the device as it is now (token, status) comes with the notification.
+        # The device as its create read it, or (a claimed row) as it is now: token, status.
         notification, session, device = found.notification, found.session, found.device
         if session.status_at(now) is not SessionStatus.PENDING:
             return self._skip(row, f"the session is {session.status_at(now).wire}")
