@@ -250,7 +250,8 @@ class SessionService:
                 {"status": session.status.wire, "notifications": len(notifications)},
             ).by(origin)
             change = SessionChange(session, None, notifications, devices)
-            outbox = self._handoff.lease(follow(change, self._followers), now)
+            # The lease runs from now, not from the create's start: it may have waited on locks.
+            outbox = self._handoff.lease(follow(change, self._followers), self._clock.now_ms())
             leased = await db.sessions.add(session, notifications, audit, outbox)
             if request.idempotency_key is not None:
                 await db.sessions.add_idempotency_key(
