@@ -124,13 +124,18 @@ def _user_route() -> RawPathRoute:
     return route
 
 
+def test_every_admin_route_has_a_name_of_its_own() -> None:
+    names = [r.name for r in admin.routes if isinstance(r, RawPathRoute)]
+    assert len(names) == len(set(names)) > 20
+
+
 def _scope(path: str, raw: bytes, root_path: str = "") -> dict[str, Any]:
     return {"type": "http", "method": "GET", "path": path, "raw_path": raw, "root_path": root_path}
 
 
 def test_url_path_for_writes_what_the_route_reads() -> None:
     route = _user_route()
-    path = route.url_path_for("endpoint", realm="root", username="team/50%")
+    path = route.url_path_for("show_user", realm="root", username="team/50%")
     assert path == f"{USERS}/team%2F50%25"
     match, child = route.matches(_scope(f"{USERS}/team/50%", path.encode()))
     assert match is Match.FULL

@@ -95,8 +95,10 @@ def _resource(**methods: tuple[Scope, Handler]) -> Callable[[Request], Awaitable
 
 
 def _route(path: str, **methods: tuple[Scope, Handler]) -> Route:
-    # Matched on the raw path: a name with `/` in it is written `%2F` (docs/ADMIN.md).
-    return RawPathRoute(path, _resource(**methods), methods=list(methods))
+    # Matched on the raw path: a name with `/` in it is written `%2F` (docs/ADMIN.md). Named
+    # after its first handler (each handler serves one path), so `url_path_for` finds it.
+    name = next(iter(methods.values()))[1].__name__
+    return RawPathRoute(path, _resource(**methods), methods=list(methods), name=name)
 
 
 # Realms ---------------------------------------------------------------------------------------
