@@ -4,7 +4,7 @@
 Removal goes through `DeviceService.remove`, which tells the app (`mtoken.statusChange`)
 where delivery exists. New recovery codes replace the old ones and are shown once, in the
 answer to the POST that made them (never stored in a form or a URL). Every POST carries the
-CSRF token of `api/pages.py`.
+CSRF token of `api/page_forms.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pushgate.api.context import services
-from pushgate.api.pages import (
+from pushgate.api.page_forms import (
     PageRefusal,
     check_csrf,
     guarded,

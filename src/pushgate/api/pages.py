@@ -1,6 +1,7 @@
 """The login pages (issue 9, "Login page"): `/login/{realm}[/{tree}]` runs a journey in the
 browser, one server-rendered form per step, through the same `JourneyService` as the REST
-face (`/json/.../authenticate`). The account page is `api/account.py`.
+face (`/json/.../authenticate`). The account page is `api/account.py`; what both share is
+`api/page_forms.py`.
 
 Realm `root` is `/`, `alpha` is `/alpha`. Each form carries the step's sealed `authId` and a
 CSRF token; the token is the value of the HttpOnly cookie `pushgate_csrf` (double submit),
@@ -21,16 +22,14 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
-    HTMLResponse,
     JSONResponse,
     RedirectResponse,
     Response,
@@ -40,10 +39,24 @@ from starlette.routing import BaseRoute, Route
 from pushgate.accounts.model import normalize_realm
 from pushgate.accounts.service import require_realm
 from pushgate.api.context import client_ip, services
-from pushgate.errors import InvalidRequest, NotFound, PushgateError, Unavailable
+from pushgate.api.page_forms import (
+    CSRF_COOKIE,
+    PageRefusal,
+    check_csrf,
+    csrf_token,
+    error_page,
+    guarded,
+    journeys,
+    login_url,
+    page,
+    read_form,
+    safe_goto,
+    secure,
+)
+from pushgate.errors import InvalidRequest, NotFound
 from pushgate.journeys.auth_id import AuthIds, ExpiredAuthId, InvalidAuthId
 from pushgate.journeys.builtin import DEFAULT_TREE
-from pushgate.journeys.callbacks import InputKind, InvalidCallbacks, Json
+from pushgate.journeys.callbacks import InputKind, Json
 from pushgate.journeys.engine import Asking, Finished
 from pushgate.journeys.locale import preferred_locales
 from pushgate.journeys.nodes.base import RequestInfo
@@ -54,20 +67,17 @@ from pushgate.journeys.state import PUSH_MESSAGE_ID, JourneyState
 from pushgate.journeys.tree import TreeError, check_tree_name
 from pushgate.logins.model import COOKIE as LOGIN_COOKIE
 from pushgate.pages import view
-from pushgate.pages.render import HEADERS, STATIC, qr_svg, render
+from pushgate.pages.render import HEADERS, STATIC, qr_svg
 from pushgate.services import Services
 from pushgate.sessions.model import SessionStatus
 
 log = logging.getLogger("pushgate.pages")
-BRAND = "pushgate"
-CSRF_COOKIE = "pushgate_csrf"
 WAIT_COOKIE = "pushgate_wait"
 BINDING = "pages:browser"  # shared-state keys of the pages; no node id has a ':'
 GOTO = "pages:goto"
 AUTH_ID_TTL_MS = 10 * 60_000  # a step left open longer starts over
 HOLD_SECONDS = 20.0  # a poll held for the phone; well under any browser or proxy timeout
 REFRESH_SECONDS = 2  # the no-JS refresh of a waiting page
-MAX_FORM_BYTES = 32 * 1024
 MAX_COOKIE_CHARS = 3800  # a wait cookie must fit a browser's 4 KB per cookie
 _ASSETS = {"pages.css": "text/css; charset=utf-8", "pages.js": "text/javascript; charset=utf-8"}
 
@@ -85,117 +95,6 @@ class Where:
     def action(self) -> str:
         base = f"/login/{quote(self.segment, safe='')}"
         return f"{base}/{quote(self.tree, safe='')}" if self.named else base
-
-
-class PageRefusal(Exception):
-    """A request the pages answer with an error page."""
-
-    def __init__(self, status: int, title: str, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.status, self.title, self.message, self.hint = status, title, message, hint
-
-
-# shared with api/account.py ------------------------------------------------------------------
-
-
-def page(
-    request: Request, template: str, context: Mapping[str, object], status: int = 200
-) -> Response:
-    body = render(template, {"lang": "en", "brand": BRAND, "csrf": csrf_token(request), **context})
-    response = HTMLResponse(body, status, headers=dict(HEADERS))
-    _keep_csrf(request, response)
-    return response
-
-
-def error_page(request: Request, refusal: PageRefusal, restart: str | None) -> Response:
-    context = {
-        "title": refusal.title,
-        "message": refusal.message,
-        "hint": refusal.hint,
-        "restart": restart,
-        "restart_label": "Start again",
-    }
-    return page(request, "error.html", context, refusal.status)
-
-
-def secure(request: Request) -> bool:
-    return services(request).settings.public_base.startswith("https://")
-
-
-def csrf_token(request: Request) -> str:
-    """The browser's CSRF token: its cookie, or a new one (set on the response by `page`)."""
-    token = request.cookies.get(CSRF_COOKIE, "")
-    if not _looks_like_token(token):
-        token = request.scope.setdefault("pushgate.csrf", secrets.token_urlsafe(32))
-    return token
-
-
-def _looks_like_token(token: str) -> bool:
-    return 32 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
-
-
-def _keep_csrf(request: Request, response: Response) -> None:
-    if "pushgate.csrf" in request.scope:
-        response.set_cookie(
-            CSRF_COOKIE,
-            request.scope["pushgate.csrf"],
-            httponly=True,
-            samesite="strict",
-            secure=secure(request),
-            path="/",
-        )
-
-
-def check_csrf(request: Request, form: Mapping[str, str]) -> str:
-    """The cookie's token if the form carries the same; PageRefusal (403) otherwise."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    sent = form.get("csrf", "")
-    if not _looks_like_token(cookie) or not hmac.compare_digest(cookie, sent):
-        raise PageRefusal(
-            403,
-            "This form has expired",
-            "The page could not be verified, so nothing was done.",
-            "This happens when a page was opened from another site or left open too long.",
-        )
-    return cookie
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form (the only kind the pages send); the first value of each name."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PageRefusal(413, "Too much data", "The form was larger than a page sends.")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        raise PageRefusal(400, "Something went wrong", "The form could not be read.") from None
-    form: dict[str, str] = {}
-    for name, value in pairs[:64]:
-        form.setdefault(name, value)
-    return form
-
-
-def safe_goto(goto: str | None) -> str | None:
-    """A same-origin path to go to after the login, or None: never another site."""
-    if not goto or len(goto) > 512 or not goto.startswith("/") or goto.startswith("//"):
-        return None
-    parts = urlsplit(goto)
-    if parts.scheme or parts.netloc or "\\" in goto or any(ord(c) < 0x21 for c in goto):
-        return None
-    return goto
-
-
-def login_url(segment: str, goto: str | None = None) -> str:
-    url = f"/login/{quote(segment, safe='')}"
-    return f"{url}?goto={quote(goto, safe='/')}" if goto else url
-
-
-def realm_segment(realm: str) -> str:
-    return "root" if realm == "/" else realm.lstrip("/")
-
-
-def journeys(svc: Services) -> JourneyService:
-    return svc.journeys
 
 
 # the journey -----------------------------------------------------------------------------------
@@ -462,33 +361,6 @@ async def _ended_already(svc: Services, state: JourneyState) -> frozenset[str]:
 
 
 # routes ------------------------------------------------------------------------------------------
-
-
-async def guarded(
-    request: Request, restart: str, run: Callable[[], Awaitable[Response]]
-) -> Response:
-    """`run`'s page, or the error page of what it raised."""
-    try:
-        return await run()
-    except PageRefusal as refusal:
-        return error_page(request, refusal, restart)
-    except InvalidCallbacks:
-        return error_page(
-            request,
-            PageRefusal(400, "Something went wrong", "That answer does not fit this step."),
-            restart,
-        )
-    except Unavailable:
-        log.warning("page unavailable", exc_info=True)
-        return error_page(
-            request,
-            PageRefusal(503, "Sign-in is unavailable", "Please try again in a minute."),
-            restart,
-        )
-    except PushgateError as exc:
-        status = exc.status if 400 <= exc.status < 500 else 500
-        failure = PageRefusal(status, "Something went wrong", exc.message)
-        return error_page(request, failure, restart)
 
 
 async def login_root(request: Request) -> Response:
