@@ -56,6 +56,7 @@ from pushgate.protocol import qr
 from pushgate.settings import Settings
 from pushgate.simulator import (
     Mechanism,
+    SimulatedDevice,
     answer_body,
     mechanism_from_uri,
     new_device,
@@ -194,7 +195,7 @@ async def provision(
             started = await services.devices.start_registration("/", name)
             uri = qr.parse(started.uri)
             uid = str(uuid.uuid4())
-            body = registration_body(uri, uid, new_device())
+            body = registration_body(uri, uid, bench_device())
             await services.devices.register("/", dm.parse_message_request(body))
             mech = mechanism_from_uri(uri, uid)
             parties.append(Party(name, mech, _path(mech.pending_url), _path(mech.authenticate_url)))
@@ -335,6 +336,9 @@ async def _timed(coro: Any) -> tuple[int, bytes, float]:
     status, body = await coro
     return status, body, time.perf_counter()
 
+
+# The device each bench user registers; push_delivery.py makes APNs devices with it.
+bench_device: Callable[[], SimulatedDevice] = new_device
 
 # Set by a benchmark that delivers pushes (push_delivery.py): the device then waits for the
 # push of each session (by its id), as a phone learns of a session from its push; otherwise

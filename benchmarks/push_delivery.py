@@ -10,12 +10,13 @@ Three measurements:
   receipt to its last, and the worker's CPU per push.
 - **budget**: the full cycle of `driver.py` on PostgreSQL (create, poll, approve, read)
   without push providers, against the cycle with FCM configured (every device is an FCM
-  device: one push per cycle), server CPU per cycle of each. With FCM the device waits until
-  its push has reached the loopback FCM server, as a phone learns of a session from its push
-  (else its poll would win the race and the worker skip the send for an answered session);
-  then it either polls as well (the same requests as without, plus the push) or answers from
-  the push's data without a poll, as the ForgeRock Authenticator does. The result counts the
-  pushes received against the cycles run.
+  device: one push per cycle) and with APNs configured (every device an iOS device), server
+  CPU per cycle of each. With a provider the device waits until its push has reached the
+  loopback server, as a phone learns of a session from its push (else its poll would win the
+  race and the worker skip the send for an answered session); then it either polls as well
+  (the same requests as without, plus the push) or answers from the push's data without a
+  poll, as the ForgeRock Authenticator does. The result counts the pushes received against
+  the cycles run. `--budget-kinds gcm` or `apns` measures one provider only.
 
     .venv/bin/python benchmarks/push_delivery.py                 # everything, ~3 minutes
     .venv/bin/python benchmarks/push_delivery.py --only latency,throughput --pushes 500
@@ -80,25 +81,20 @@ PUSH_TIMEOUT_SECONDS = 10.0  # a push that does not arrive fails its cycle (coun
 driver.PG_DB = "pushgate_bench_push"
 
 
-@dataclass
-class TimedFcm(FcmServer):
-    """The loopback FCM server, noting when each session's push arrived."""
+class Arrivals:
+    """When each session's push reached a loopback provider, and what it carried (the data a
+    phone answers from: `messageId`, `message`)."""
 
-    arrived: dict[str, float] = field(default_factory=dict)
-    _data: dict[str, dict[str, str]] = field(default_factory=dict)
-    _waiting: dict[str, asyncio.Event] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self._data: dict[str, dict[str, str]] = {}
+        self._waiting: dict[str, asyncio.Event] = {}
 
-    async def _send(self, request: Request) -> Response:
-        body = json.loads(await request.body())  # Starlette keeps it for the server's read
-        response = await super()._send(request)
-        data = body["message"].get("data", {})
-        operation = data.get("operationId")
-        if operation and response.status_code == 200:
-            self.arrived.setdefault(operation, time.perf_counter())
-            self._data.setdefault(operation, data)
-            if (event := self._waiting.pop(operation, None)) is not None:
-                event.set()
-        return response
+    def note(self, operation: str, data: dict[str, str]) -> None:
+        self.arrived.setdefault(operation, time.perf_counter())
+        self._data.setdefault(operation, data)
+        if (event := self._waiting.pop(operation, None)) is not None:
+            event.set()
 
     async def arrival(self, operation: str) -> dict[str, str]:
         """The data of session `operation`'s push, once it has arrived (driver.push_arrival:
@@ -117,17 +113,36 @@ class TimedFcm(FcmServer):
 
 
 @dataclass
+class TimedFcm(FcmServer):
+    """The loopback FCM server, noting each session's push."""
+
+    arrivals: Arrivals = field(default_factory=Arrivals)
+
+    async def _send(self, request: Request) -> Response:
+        body = json.loads(await request.body())  # Starlette keeps it for the server's read
+        response = await super()._send(request)
+        data = body["message"].get("data", {})
+        operation = data.get("operationId")
+        if operation and response.status_code == 200:
+            self.arrivals.note(operation, data)
+        return response
+
+
+@dataclass
 class TimedApns(ApnsServer):
-    arrived: dict[str, float] = field(default_factory=dict)
+    """The loopback APNs server, noting each session's push."""
+
+    arrivals: Arrivals = field(default_factory=Arrivals)
 
     def _answer(self, received: Received) -> Any:
         answer = super()._answer(received)
         try:
-            operation = json.loads(received.body).get("operationId")
+            payload = json.loads(received.body)
         except ValueError:
-            operation = None
-        if operation:
-            self.arrived.setdefault(operation, time.perf_counter())
+            payload = {}
+        operation, aps = payload.get("operationId"), payload.get("aps", {})
+        if operation and "data" in aps:
+            self.arrivals.note(operation, {"messageId": aps["messageId"], "message": aps["data"]})
         return answer
 
 
@@ -135,10 +150,19 @@ class TimedApns(ApnsServer):
 class Providers:
     fcm: TimedFcm
     apns: TimedApns
-    env: dict[str, str]
+    fcm_env: dict[str, str]
+    apns_env: dict[str, str]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.fcm_env, **self.apns_env}
+
+    def env_for(self, kind: str | None) -> dict[str, str]:
+        """The settings of one provider only (none: polling only)."""
+        return {"gcm": self.fcm_env, "apns": self.apns_env}.get(kind or "", {})
 
     def arrived(self, kind: str) -> dict[str, float]:
-        return self.fcm.arrived if kind == "gcm" else self.apns.arrived
+        return (self.fcm if kind == "gcm" else self.apns).arrivals.arrived
 
 
 def _device(kind: str, n: int) -> Any:
@@ -319,28 +343,37 @@ def _settings_fields(env: dict[str, str]) -> dict[str, str]:
 # --- the 1 ms budget ----------------------------------------------------------------------
 
 
-async def budget(providers: Providers, seconds: float, concurrency: list[int]) -> dict[str, Any]:
-    results = {}
-    fcm = providers.fcm
-    variants: list[tuple[str, dict[str, str], driver.PushArrival | None]] = [
-        ("without delivery", {}, None),
-        ("with FCM delivery, the device polls too", providers.env, fcm.arrival_then_poll),
-        ("with FCM delivery, the device answers from the push", providers.env, fcm.arrival),
+async def budget(
+    providers: Providers, seconds: float, concurrency: list[int], kinds: list[str]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    variants: list[tuple[str, str | None, driver.PushArrival | None]] = [
+        ("without delivery", None, None)
     ]
-    for label, env, arrival in variants:
-        server_env = {**env, "PUSHGATE_LOG_LEVEL": "WARNING"}
+    for kind in kinds:
+        arrivals = (providers.fcm if kind == "gcm" else providers.apns).arrivals
+        name = "FCM" if kind == "gcm" else "APNs"
+        variants += [
+            (f"with {name} delivery, the device polls too", kind, arrivals.arrival_then_poll),
+            (f"with {name} delivery, the device answers from the push", kind, arrivals.arrival),
+        ]
+    for label, transport, arrival in variants:
+        server_env = {**providers.env_for(transport), "PUSHGATE_LOG_LEVEL": "WARNING"}
         args = driver.parse_args(
             ["--db", "postgres", "--workers", "1", "--kinds", "cycle", "--no-plot"]
             + ["--concurrency", ",".join(map(str, concurrency)), "--duration", str(seconds)]
             + ["--warmup", "2", "--users", "256", "--sql-count", "0"]
             + [arg for kv in server_env.items() for arg in ("--env", "=".join(kv))]
         )  # fmt: skip
-        received = len(providers.fcm.arrived)
+        arrived = providers.arrived(transport or "gcm")
+        received = len(arrived)
         driver.push_arrival = arrival
+        driver.bench_device = lambda: _device(transport or "gcm", 0)  # noqa: B023 - used at once
         try:
             config = await driver.run_config("postgres", 1, args)
         finally:
             driver.push_arrival = None
+            driver.bench_device = new_device
         results[label] = {
             f"c{level['concurrency']}": {
                 "cycles_per_second": level["per_second"],
@@ -350,9 +383,9 @@ async def budget(providers: Providers, seconds: float, concurrency: list[int]) -
             }
             for level in config["levels"]
         }
-        # That the pushes were made: one FCM receipt per cycle, warm-up cycles included.
+        # That the pushes were made: one receipt per cycle, warm-up cycles included.
         results[label]["cycles_completed"] = sum(lv["completed_total"] for lv in config["levels"])
-        results[label]["fcm_pushes_received"] = len(providers.fcm.arrived) - received
+        results[label]["pushes_received"] = len(arrived) - received
     print(f"[budget postgres] {json.dumps(results, indent=2)}")
     return results
 
@@ -377,15 +410,15 @@ async def amain(args: argparse.Namespace) -> Path:
             "PUSHGATE_FCM_CREDENTIALS_FILE": str(credentials),
             "PUSHGATE_FCM_URL": fcm.base_url,
         }
-        env = {
-            **fcm_env,
+        apns_env = {
+            "PUSHGATE_TLS_CA_FILE": str(pki.ca_file),
             "PUSHGATE_APNS_KEY_FILE": str(apns_key_file),
             "PUSHGATE_APNS_KEY_ID": KEY_ID,
             "PUSHGATE_APNS_TEAM_ID": TEAM_ID,
             "PUSHGATE_APNS_TOPIC": TOPIC,
             "PUSHGATE_APNS_URL": apns.url,
         }
-        providers = Providers(fcm, apns, env)
+        providers = Providers(fcm, apns, fcm_env, apns_env)
         if "latency" in args.only:
             out["latency"] = [
                 await latency(providers, db, kind, args.sessions, tmp)
@@ -399,12 +432,12 @@ async def amain(args: argparse.Namespace) -> Path:
                 for kind in KINDS
             ]
         if "budget" in args.only:
-            fcm_only = Providers(fcm, apns, fcm_env)
-            out["budget"] = await budget(fcm_only, args.seconds, args.concurrency)
+            kinds = args.budget_kinds.split(",")
+            out["budget"] = await budget(providers, args.seconds, args.concurrency, kinds)
         if "profile" in args.only:
             # profile_server.py's py-spy run of the PostgreSQL cycle, FCM delivery on.
             server_env = {**fcm_env, "PUSHGATE_LOG_LEVEL": "WARNING"}
-            driver.push_arrival = fcm.arrival  # every cycle's push is sent (see budget)
+            driver.push_arrival = fcm.arrivals.arrival  # every cycle's push is sent (budget)
             await profile_server.amain(
                 argparse.Namespace(
                     db="postgres",
@@ -435,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pushes", type=int, default=2000, help="per throughput run")
     p.add_argument("--seconds", type=float, default=15.0, help="per budget level")
     p.add_argument("--concurrency", default="1,8", help="budget levels")
+    p.add_argument("--budget-kinds", default="gcm,apns", help="the budget's push transports")
     p.add_argument("--profile-concurrency", type=int, default=8)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=driver.RESULTS)
