@@ -21,6 +21,7 @@ Three measurements:
     .venv/bin/python benchmarks/push_delivery.py                 # everything, ~3 minutes
     .venv/bin/python benchmarks/push_delivery.py --only latency,throughput --pushes 500
     .venv/bin/python benchmarks/push_delivery.py --only profile   # py-spy, FCM delivery on
+    .venv/bin/python benchmarks/push_delivery.py --only profile --profile-kind apns
 
 `--only profile` runs `profile_server.py`'s py-spy profile of the PostgreSQL cycle (c=8) with
 FCM delivery on: `benchmarks/results/profile-postgres-issue8-fcm.txt`.
@@ -435,9 +436,13 @@ async def amain(args: argparse.Namespace) -> Path:
             kinds = args.budget_kinds.split(",")
             out["budget"] = await budget(providers, args.seconds, args.concurrency, kinds)
         if "profile" in args.only:
-            # profile_server.py's py-spy run of the PostgreSQL cycle, FCM delivery on.
-            server_env = {**fcm_env, "PUSHGATE_LOG_LEVEL": "WARNING"}
-            driver.push_arrival = fcm.arrivals.arrival  # every cycle's push is sent (budget)
+            # profile_server.py's py-spy run of the PostgreSQL cycle, one provider on.
+            kind = args.profile_kind
+            server_env = {**providers.env_for(kind), "PUSHGATE_LOG_LEVEL": "WARNING"}
+            # Every cycle's push is sent and answered from (see budget).
+            driver.push_arrival = (fcm if kind == "gcm" else apns).arrivals.arrival
+            driver.bench_device = lambda: _device(kind, 0)
+            name = "fcm" if kind == "gcm" else "apns"
             await profile_server.amain(
                 argparse.Namespace(
                     db="postgres",
@@ -445,12 +450,13 @@ async def amain(args: argparse.Namespace) -> Path:
                     seconds=args.seconds,
                     top=25,
                     env=[f"{k}={v}" for k, v in server_env.items()],
-                    label=f"issue8-fcm{'-' + args.label if args.label else ''}",
+                    label=f"issue8-{name}{'-' + args.label if args.label else ''}",
                     webhook=False,
                     raw=None,
                 )
             )
             driver.push_arrival = None
+            driver.bench_device = new_device
     if set(out) == {"machine"}:  # a profile only: profile_server.py wrote its own summary
         return driver.RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
@@ -470,6 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--concurrency", default="1,8", help="budget levels")
     p.add_argument("--budget-kinds", default="gcm,apns", help="the budget's push transports")
     p.add_argument("--profile-concurrency", type=int, default=8)
+    p.add_argument("--profile-kind", default="gcm", choices=KINDS)
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=driver.RESULTS)
     args = p.parse_args(argv)

@@ -21,6 +21,7 @@ from tests.support import FakeClock
 from tests.transports.apns_server import Answer, ApnsServer
 from tests.transports.certs import LoopbackPki
 from tests.transports.conftest import KEY_ID, TEAM_ID, TOPIC, apns_settings
+from tests.transports.connect_proxy import connect_proxy
 
 DEVICE_TOKEN = "a1b2" * 16
 SESSION_ID = "7d3b0a7e-5a55-4a53-9c1e-2f6a9e0e4b11"
@@ -355,3 +356,30 @@ def test_apns_settings_come_together(apns_key_file: Path) -> None:
     with pytest.raises(ConfigError, match="PUSHGATE_APNS_KEY_FILE must be empty or a readable"):
         load_settings({"PUSHGATE_APNS_KEY_FILE": "/nonexistent/AuthKey.p8"})
     assert ApnsConfig.from_settings(load_settings({})) is None
+
+
+@pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
+async def test_the_standard_proxy_variables_are_honoured(
+    apns_server: ApnsServer,
+    apns_key_file: Path,
+    pki: LoopbackPki,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    no_proxy: str,
+) -> None:
+    """docs/PUSH.md: `HTTPS_PROXY` tunnels the HTTP/2 connection (CONNECT); `NO_PROXY` exempts
+    a host."""
+    async with connect_proxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        config = ApnsConfig.from_settings(apns_settings(apns_key_file, apns_server.url, pki))
+        assert config is not None
+        transport = ApnsTransport(config, clock, timeout=5.0)
+        try:
+            request = push(clock)
+            assert await transport.send(request) == Delivered(str(request.request_id))
+        finally:
+            await transport.aclose()
+    assert len(apns_server.received) == 1
+    port = apns_server.url.rsplit(":", 1)[1]
+    assert proxy.tunnels == ([] if no_proxy else [f"127.0.0.1:{port}"])
