@@ -91,8 +91,11 @@ class Arrivals:
         self._data: dict[str, dict[str, str]] = {}
         self._waiting: dict[str, asyncio.Event] = {}
 
-    def note(self, operation: str, data: dict[str, str]) -> None:
+    def note(self, operation: str, data: dict[str, str] | None) -> None:
+        """A push of session `operation` arrived: its prompt (`data`) or a silent one (None)."""
         self.arrived.setdefault(operation, time.perf_counter())
+        if data is None:
+            return
         self._data.setdefault(operation, data)
         if (event := self._waiting.pop(operation, None)) is not None:
             event.set()
@@ -125,7 +128,7 @@ class TimedFcm(FcmServer):
         data = body["message"].get("data", {})
         operation = data.get("operationId")
         if operation and response.status_code == 200:
-            self.arrivals.note(operation, data)
+            self.arrivals.note(operation, data if "message" in data else None)
         return response
 
 
@@ -142,8 +145,9 @@ class TimedApns(ApnsServer):
         except ValueError:
             payload = {}
         operation, aps = payload.get("operationId"), payload.get("aps", {})
-        if operation and "data" in aps:
-            self.arrivals.note(operation, {"messageId": aps["messageId"], "message": aps["data"]})
+        if operation:
+            prompt = {"messageId": aps.get("messageId"), "message": aps.get("data")}
+            self.arrivals.note(operation, prompt if "data" in aps else None)
         return answer
 
 
