@@ -146,7 +146,7 @@ class _Connection:
     """One HTTP/2 connection pool; retired after a transport failure and closed when idle.
 
     httpx's transport, not its client: a push needs none of the client's cookies, redirects,
-    auth or default headers, which cost about a quarter of a send (docs/PERFORMANCE.md)."""
+    auth or default headers, which cost about a fifth of a send (docs/PERFORMANCE.md)."""
 
     def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
         self.transport = transport
@@ -169,7 +169,7 @@ class ApnsTransport:
         self._ssl = client_ssl_context(config.ca_file)
         self._timeouts = httpx.Timeout(timeout).as_dict()
         self._base = config.url.rstrip("/")
-        self._proxy = environment_proxy(self._base)
+        self._proxy = _environment_proxy(self._base)
         self._sandbox = "sandbox" in self._base or "development" in self._base
         self._connection = self._connect()
         self._closed = False
@@ -301,7 +301,7 @@ async def _close_shielded(transport: httpx.AsyncHTTPTransport) -> None:
         await transport.aclose()
 
 
-def environment_proxy(url: str) -> str | None:
+def _environment_proxy(url: str) -> str | None:
     """The proxy the standard variables name for `url` (`HTTPS_PROXY`, `ALL_PROXY`, lower or
     upper case), unless `NO_PROXY` exempts its host: what httpx's client would pick."""
     proxies = urllib.request.getproxies_environment()
