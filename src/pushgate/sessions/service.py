@@ -99,9 +99,12 @@ def _check_rate(nth_newest_ms: int | None, policy: RealmPolicy, now_ms: int) -> 
     if nth_newest_ms is None:
         return
     frees_at = nth_newest_ms + RATE_WINDOW_MS
+    # `now_ms` was read before the user's lock: a create that committed while this one waited
+    # for it can be newer than `now_ms`. The wait is never longer than the window, nor 0.
+    wait_seconds = -(-(frees_at - now_ms) // 1000)
     raise RateLimited(
         "too many sessions for this user; try again later",
-        retry_after=-(-(frees_at - now_ms) // 1000),
+        retry_after=min(RATE_WINDOW_MS // 1000, max(1, wait_seconds)),
         reason=f"{policy.creates_per_minute} creates in the last minute",
     )
 
