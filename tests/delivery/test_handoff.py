@@ -4,6 +4,7 @@ the commit and the send (the lease runs out and any worker sends the push, once)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
@@ -36,9 +37,10 @@ def quiet_settings(push_settings: Settings) -> Settings:
     return push_settings.model_copy(update={"outbox_poll_seconds": 3600.0})
 
 
-@pytest.fixture
-async def quiet(quiet_settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
-    built = build_services(quiet_settings, clock)
+@contextlib.asynccontextmanager
+async def _api(settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
+    """Services of these settings on the emptied database, with their API in process."""
+    built = build_services(settings, clock)
     await empty_database(built)
     app = create_app(built, close_store=False)
     try:
@@ -49,6 +51,12 @@ async def quiet(quiet_settings: Settings, clock: FakeClock) -> AsyncIterator[Api
     finally:
         await built.pushes.aclose()
         await built.store.aclose()
+
+
+@pytest.fixture
+async def quiet(quiet_settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
+    async with _api(quiet_settings, clock) as api:
+        yield api
 
 
 async def _create(services: Services) -> PushSession:
@@ -105,7 +113,7 @@ async def test_a_create_writes_its_pushes_leased_to_its_worker_and_hands_them_ov
 
 
 async def test_the_running_worker_sends_a_handed_push_at_once(
-    quiet: Api, providers: Providers
+    quiet: Api, providers: Providers, clock: FakeClock
 ) -> None:
     services = quiet.services
     await quiet.user("/", "alice")
@@ -114,8 +122,16 @@ async def test_the_running_worker_sends_a_handed_push_at_once(
 
     async def create_and_wait() -> None:
         created.append(await _create(services))
-        # Neither the doorbell nor the idle poll wakes the claim: only the handoff sends it.
+        written_ms = clock.now_ms()
+        # Before the worker runs again (no await since the create): a claim from now on would
+        # lease the row until a second later than the create wrote it.
+        clock.advance(1)
         await until(lambda: len(providers.fcm.messages) == 1)
+        [sent] = await _rows(services, created[0])
+        assert (sent.lease_owner, sent.lease_until_ms) == (
+            services.outbox_worker.owner,
+            written_ms + LEASE_MS,  # the create's lease: the row was never claimed
+        )
 
     await _running(services, create_and_wait)
 
@@ -179,28 +195,19 @@ async def test_a_stopping_worker_gives_back_the_rows_it_had_not_handled(
 async def test_rows_past_the_capacity_or_without_a_running_worker_are_written_free(
     push_settings: Settings, clock: FakeClock, providers: Providers
 ) -> None:
-    services = build_services(push_settings.model_copy(update={"outbox_batch": 1}), clock)
-    await empty_database(services)
-    try:
-        app = create_app(services, close_store=False)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as http:
-            api = Api(http, services)
-            await api.user("/", "alice")
-            await register(api, providers, "gcm", "pixel")
-            await register(api, providers, "apns", "iphone")
+    async with _api(push_settings.model_copy(update={"outbox_batch": 1}), clock) as api:
+        services = api.services
+        await api.user("/", "alice")
+        await register(api, providers, "gcm", "pixel")
+        await register(api, providers, "apns", "iphone")
 
-            session = await _create(services)  # no worker running: nothing is leased
-            assert [r.lease_owner for r in await _rows(services, session)] == [None, None]
+        session = await _create(services)  # no worker running: nothing is leased
+        assert [r.lease_owner for r in await _rows(services, session)] == [None, None]
 
-            handoff = services.outbox_worker.handoff
-            handoff.open()
-            session = await _create(services)
-            owners = sorted(str(r.lease_owner) for r in await _rows(services, session))
-            assert owners == sorted([services.outbox_worker.owner, "None"])
-            assert len(await handoff.take()) == 1
-            handoff.close()
-    finally:
-        await services.pushes.aclose()
-        await services.store.aclose()
+        handoff = services.outbox_worker.handoff
+        handoff.open()
+        session = await _create(services)
+        owners = sorted(str(r.lease_owner) for r in await _rows(services, session))
+        assert owners == sorted([services.outbox_worker.owner, "None"])
+        assert len(await handoff.take()) == 1
+        handoff.close()
